@@ -1,0 +1,42 @@
+# Every target does its own set-up, idempotently: on a fresh clone `make dev` and `make test`
+# are all it takes (Python 3.12, Node.js and npm on the machine).
+PORT ?= 8000
+VERCEL_VERSION := 59.25.4
+PYTHON ?= $(shell command -v python3.12 || echo python3)
+VENV := .venv/.installed
+VERCEL := .tools/vercel-$(VERCEL_VERSION)
+
+.PHONY: dev test test-fast lint format bench loadtest clean
+
+$(VENV): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 12) else \
+		"Python 3.12 is required (found " + sys.version.split()[0] + "): install it, e.g. pyenv install 3.12")'
+	$(PYTHON) -m venv .venv
+	.venv/bin/python -m pip install -q --upgrade pip
+	.venv/bin/python -m pip install -q -r requirements-dev.txt
+	touch $@
+
+$(VERCEL):
+	@command -v npm >/dev/null || { echo "npm is required for the Vercel CLI: install Node.js 20+ (https://nodejs.org)"; exit 1; }
+	npm install --prefix .tools --no-audit --no-fund --loglevel=error vercel@$(VERCEL_VERSION)
+	touch $@
+
+dev: $(VENV)
+	.venv/bin/uvicorn backend.server:app --reload --host 127.0.0.1 --port $(PORT) --no-access-log
+
+test: $(VENV) $(VERCEL)
+	.venv/bin/python -m pytest
+
+test-fast: $(VENV)
+	.venv/bin/python -m pytest -m "not slow"
+
+lint: $(VENV)
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+format: $(VENV)
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
+
+clean:
+	rm -rf .venv .tools .vercel .pytest_cache .ruff_cache

@@ -1,0 +1,80 @@
+"""The Vercel entrypoint. `app` is what Vercel serves; `handler` serves the same app on AWS Lambda.
+
+`create_handler()` never raises: an entrypoint that fails to import is Vercel's
+FUNCTION_INVOCATION_FAILED, with nothing to tell the user why. When the backend cannot be
+loaded, the function starts anyway and answers every request with a 503 that names the cause.
+"""
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from mangum import Mangum
+
+# Vercel imports this file by path; make `backend` importable however it is started.
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+
+Scope = dict[str, Any]
+ASGIApp = Callable[
+    [Scope, Callable[[], Awaitable[Scope]], Callable[[Scope], Awaitable[None]]], Awaitable[None]
+]
+
+
+def create_handler() -> ASGIApp:
+    try:
+        from backend.server import app
+
+        return app
+    except (Exception, SystemExit) as exc:
+        cause = _redact(f"{type(exc).__name__}: {exc}")
+        trace = _redact(traceback.format_exc())
+        print(f"The backend failed to load; serving 503 on every route.\n{trace}", file=sys.stderr)
+        return _fallback_app(cause)
+
+
+def _redact(text: str) -> str:
+    # Settings may be what failed, so the fallback reads the one secret straight from the
+    # environment. If even the stdlib-only redaction module cannot load, say nothing.
+    try:
+        from backend.redact import redact
+
+        return redact(text, os.environ.get("MONGO_URL"))
+    except Exception:
+        return "(details withheld: backend/redact.py failed to load too)"
+
+
+def _fallback_app(cause: str) -> ASGIApp:
+    body = json.dumps(
+        {
+            "detail": f"The backend failed to load: {cause}",
+            "hint": "The function log has the full traceback (Vercel: the deployment's Logs "
+            "tab, or `vercel logs <deployment-url>`). See README.md, Troubleshooting.",
+        }
+    ).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+    ]
+
+    async def fallback(scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+        elif scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 503, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+    return fallback
+
+
+app = create_handler()
+handler = Mangum(app, lifespan="off")

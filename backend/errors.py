@@ -1,0 +1,44 @@
+"""The project's exceptions and how every error becomes a JSON body with `detail`.
+
+Exception
+├── SettingsError         an environment variable is missing or invalid (raised at start-up)
+└── DatabaseUnavailable   the database cannot serve this request (503)
+"""
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+logger = logging.getLogger("backend")
+
+
+class SettingsError(Exception):
+    """An environment variable is missing or invalid; the message names it."""
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot serve this request; the message says why and what to do."""
+
+
+async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    # FastAPI's default echoes each rejected `input` back; keep the location and reason only.
+    errors = [{k: e[k] for k in ("type", "loc", "msg") if k in e} for e in exc.errors()]
+    return JSONResponse({"detail": errors}, 422)
+
+
+async def _database_unavailable(request: Request, exc: DatabaseUnavailable) -> JSONResponse:
+    logger.warning("database unavailable: %s", exc)
+    return JSONResponse({"detail": str(exc)}, 503, headers={"Retry-After": "5"})
+
+
+def add_exception_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DatabaseUnavailable, _database_unavailable)

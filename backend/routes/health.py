@@ -1,0 +1,16 @@
+"""Health: is the API up, and does the database answer a ping?"""
+
+from fastapi import APIRouter, Request
+
+from backend.db import Db
+from backend.models import Health
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", responses={503: {"description": "The database does not answer"}})
+async def read_health(db: Db, request: Request) -> Health:
+    """Ping the database; 503 with the cause when it does not answer."""
+    await db.command("ping")
+    embedded = request.app.state.mongo.embedded
+    return Health(status="ok", database="embedded" if embedded else "mongodb")

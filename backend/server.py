@@ -1,0 +1,71 @@
+"""Builds the FastAPI app: settings, lifespan, middleware, error handlers and the /api routes.
+
+Local development: `uvicorn backend.server:app --reload` (what `make dev` runs).
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from backend.db import Mongo
+from backend.errors import add_exception_handlers
+from backend.log import configure_logging, logger
+from backend.middleware import RequestContextMiddleware
+from backend.routes import health, root, status
+from backend.settings import Settings, get_settings
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # Runs on Vercel too: no network I/O here, nothing that can raise. The client is made on
+    # the first request that needs it.
+    mongo: Mongo = app.state.mongo
+    if mongo.embedded:
+        logger.warning(
+            "MONGO_URL is not set: using the embedded in-memory database. "
+            "Its data is lost when the server stops."
+        )
+    elif mongo.settings.mongo_url is None:
+        logger.error("MONGO_URL is not set: database routes answer 503 until it is.")
+    yield
+    mongo.close()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    url = settings.mongo_url.get_secret_value() if settings.mongo_url else None
+    configure_logging(url)
+
+    app = FastAPI(
+        title="FastAPI + MongoDB on Vercel",
+        lifespan=lifespan,
+        # On Vercel only /api/* reaches the function, so the docs live there too.
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.mongo = Mongo(settings)
+    add_exception_handlers(app)
+
+    any_origin = "*" in settings.cors_origins
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"] if any_origin else list(settings.cors_origins),
+        # Browsers refuse credentials with a wildcard origin.
+        allow_credentials=not any_origin,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=["Link", "X-Request-ID", "Idempotent-Replayed"],
+    )
+    app.add_middleware(RequestContextMiddleware)
+
+    api = APIRouter(prefix="/api")
+    for module in (root, health, status):
+        api.include_router(module.router)
+    app.include_router(api)
+    return app
+
+
+app = create_app()
