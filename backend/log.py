@@ -6,6 +6,7 @@ import sys
 import traceback
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import TextIO
 
 from backend.redact import redact
 
@@ -43,13 +44,25 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is at the time (test capture, a redirected server)."""
+
+    @property
+    def stream(self) -> TextIO:  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: TextIO) -> None:
+        pass
+
+
 def configure_logging(*secrets: str | None) -> None:
     """Send the `backend` logger's records to stderr as JSON, masking `secrets` (idempotent)."""
     for old in logger.filters:
         logger.removeFilter(old)
     logger.addFilter(_Redact(*secrets))
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(_JsonFormatter())
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)

@@ -1,0 +1,33 @@
+"""CORS_ORIGINS: `*` (the default) allows any origin without credentials; a list allows those."""
+
+PREFLIGHT = {
+    "access-control-request-method": "POST",
+    "access-control-request-headers": "content-type",
+}
+
+
+def test_default_allows_any_origin_without_credentials(make_client):
+    response = make_client().get("/api/", headers={"origin": "https://anywhere.example"})
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert "access-control-allow-credentials" not in response.headers
+
+
+def test_listed_origins_are_allowed_with_credentials(make_client):
+    client = make_client(cors_origins="https://a.example, https://b.example")
+    response = client.options("/api/status", headers={"origin": "https://b.example", **PREFLIGHT})
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == "https://b.example"
+    assert response.headers["access-control-allow-credentials"] == "true"
+
+
+def test_unlisted_origin_is_not_allowed(make_client):
+    client = make_client(cors_origins="https://a.example")
+    response = client.get("/api/", headers={"origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in response.headers
+
+
+def test_link_and_request_id_headers_are_exposed_to_browsers(make_client):
+    response = make_client().get("/api/", headers={"origin": "https://anywhere.example"})
+    exposed = response.headers["access-control-expose-headers"].lower()
+    assert "link" in exposed
+    assert "x-request-id" in exposed

@@ -1,0 +1,121 @@
+"""Which database the app uses, and what it says when it has none or cannot reach it."""
+
+import json
+import socket
+import sys
+import time
+
+import pytest
+
+from tests.conftest import SECRET
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_unset_mongo_url_uses_the_embedded_database(client):
+    assert client.get("/api/health").json() == {"status": "ok", "database": "embedded"}
+
+
+def test_the_embedded_database_warns_at_startup_that_data_is_lost(make_client, capfd):
+    make_client()
+    [line] = [json.loads(line) for line in capfd.readouterr().err.splitlines()]
+    assert line["level"] == "warning"
+    assert "MONGO_URL is not set" in line["message"]
+    assert "lost" in line["message"]
+
+
+def test_the_embedded_database_keeps_its_data_across_event_loops(app):
+    from fastapi.testclient import TestClient
+
+    client = TestClient(app)  # outside `with`, each request runs on a new event loop
+    created = client.post("/api/status", json={"client_name": "kept"}).json()
+    assert client.get("/api/status").json() == [created]
+
+
+def test_the_client_is_created_on_first_use_not_at_startup(client, app):
+    assert client.get("/api/").status_code == 200
+    assert app.state.mongo._client is None
+    client.get("/api/health")
+    assert app.state.mongo._client is not None
+
+
+def test_the_client_is_closed_on_shutdown(app):
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as client:
+        client.get("/api/health")
+        assert app.state.mongo._client is not None
+    assert app.state.mongo._client is None
+
+
+def test_a_missing_embedded_driver_is_a_503_saying_what_to_install(client, monkeypatch):
+    monkeypatch.setitem(sys.modules, "mongomock_motor", None)
+    response = client.get("/api/health")
+    assert response.status_code == 503
+    assert "mongomock-motor" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("path", ["/api/health", "/api/status"])
+def test_vercel_without_mongo_url_answers_503_naming_the_variable(make_client, path):
+    response = make_client(vercel=True).get(path)
+    assert response.status_code == 503
+    assert "MONGO_URL is not set" in response.json()["detail"]
+
+
+def test_vercel_without_mongo_url_never_uses_the_embedded_database(make_client):
+    client = make_client(vercel=True)
+    assert client.post("/api/status", json={"client_name": "x"}).status_code == 503
+    assert client.app.state.mongo._client is None
+
+
+def test_vercel_without_mongo_url_logs_an_error_at_startup(make_client, capfd):
+    make_client(vercel=True)
+    [line] = [json.loads(line) for line in capfd.readouterr().err.splitlines()]
+    assert line["level"] == "error"
+    assert "MONGO_URL is not set" in line["message"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"mongodb://admin:{SECRET}@db.example.com:notaport/",
+        f"mongodb://admin:{SECRET}@db.example.com:99999/",
+        f"mongodb://admin:p@{SECRET}@db.example.com/",
+        f"http://admin:{SECRET}@db.example.com/",
+    ],
+)
+def test_a_malformed_mongo_url_is_a_503_naming_the_cause_not_the_secret(make_client, capfd, url):
+    client = make_client(mongo_url=url)
+    response = client.get("/api/status")
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith("MONGO_URL is not a valid MongoDB connection")
+    assert SECRET not in response.text
+    assert SECRET not in "".join(capfd.readouterr())
+
+
+@pytest.mark.slow
+def test_an_unreachable_database_is_a_503_within_the_timeout(make_client, capfd):
+    client = make_client(
+        mongo_url=f"mongodb://admin:{SECRET}@127.0.0.1:{closed_port()}/", mongo_timeout_ms=300
+    )
+    started = time.monotonic()
+    response = client.get("/api/health")
+    assert time.monotonic() - started < 3
+    assert response.status_code == 503
+    assert "did not answer within MONGO_TIMEOUT_MS=300" in response.json()["detail"]
+    assert response.headers["retry-after"] == "5"
+    assert SECRET not in response.text
+    assert SECRET not in "".join(capfd.readouterr())
+
+
+@pytest.mark.slow
+def test_a_database_failure_leaves_the_routes_that_do_not_need_it_working(make_client):
+    client = make_client(mongo_url=f"mongodb://127.0.0.1:{closed_port()}/", mongo_timeout_ms=200)
+    assert client.get("/api/health").status_code == 503
+    assert client.get("/api/").status_code == 200
+    assert client.get("/api/docs").status_code == 200
+    assert client.get("/api/openapi.json").status_code == 200

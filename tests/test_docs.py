@@ -1,0 +1,19 @@
+"""The OpenAPI docs live under /api, the only prefix that reaches the function on Vercel."""
+
+
+def test_docs_are_served_at_api_docs(client):
+    response = client.get("/api/docs")
+    assert response.status_code == 200
+    assert "text/html" in response.headers["content-type"]
+    assert "/api/openapi.json" in response.text
+
+
+def test_openapi_schema_is_served_at_api_openapi_json(client):
+    response = client.get("/api/openapi.json")
+    assert response.status_code == 200
+    assert {"/api/", "/api/health", "/api/status"} <= set(response.json()["paths"])
+
+
+def test_default_docs_paths_are_not_served(client):
+    assert client.get("/docs").status_code == 404
+    assert client.get("/openapi.json").status_code == 404

@@ -1,0 +1,125 @@
+"""api/index.py: `app` for Vercel, `handler` for AWS Lambda, and a fallback that never raises."""
+
+import ast
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+import api.index
+from api.index import create_handler
+from backend.errors import SettingsError
+
+SECRET = "hunter22-secret"
+
+
+class _Exploding(types.ModuleType):
+    """Stands in for backend.server: importing anything from it raises `error`."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__("backend.server")
+        self._error = error
+
+    def __getattr__(self, name: str) -> object:
+        raise self._error
+
+
+FAILURES = [
+    ModuleNotFoundError("No module named 'missing_package'"),
+    SyntaxError("invalid syntax"),
+    RuntimeError(f"boom mongodb://admin:{SECRET}@db.example.com/"),
+    SettingsError("Invalid configuration: MONGO_TIMEOUT_MS: Input should be a valid integer."),
+    SystemExit(3),
+]
+
+
+@pytest.fixture(params=FAILURES, ids=lambda e: type(e).__name__)
+def broken_backend(request, monkeypatch):
+    monkeypatch.setitem(sys.modules, "backend.server", _Exploding(request.param))
+    return request.param
+
+
+def test_vercel_finds_app_as_a_plain_top_level_assignment():
+    tree = ast.parse(Path(api.index.__file__).read_text())
+    assigned = {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets}
+    assert {"app", "handler"} <= assigned
+
+
+def test_app_is_the_backend_when_it_loads():
+    from backend.server import app
+
+    assert create_handler() is app
+    assert isinstance(api.index.app, FastAPI)
+
+
+def test_create_handler_never_raises(broken_backend):
+    assert callable(create_handler())
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE", "PATCH"])
+@pytest.mark.parametrize("path", ["/api/", "/api/status", "/anything/else"])
+def test_the_fallback_answers_every_route_with_a_503_naming_the_cause(broken_backend, method, path):
+    with TestClient(create_handler()) as client:
+        response = client.request(method, path)
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/json"
+    detail = response.json()["detail"]
+    assert detail.startswith(f"The backend failed to load: {type(broken_backend).__name__}")
+    assert "logs" in response.json()["hint"]
+
+
+def test_the_fallback_redacts_credentials(monkeypatch, capsys):
+    monkeypatch.setitem(
+        sys.modules, "backend.server", _Exploding(RuntimeError(f"mongodb://admin:{SECRET}@db/"))
+    )
+    with TestClient(create_handler()) as client:
+        response = client.get("/api/")
+    assert "mongodb://***@db/" in response.json()["detail"]
+    assert SECRET not in response.text
+    assert SECRET not in capsys.readouterr().err
+
+
+def test_the_fallback_redacts_the_configured_url_even_when_unparseable(monkeypatch):
+    url = f"mongodb://admin:{SECRET}"
+    monkeypatch.setenv("MONGO_URL", url)
+    monkeypatch.setitem(sys.modules, "backend.server", _Exploding(ValueError(f"bad {url}")))
+    with TestClient(create_handler()) as client:
+        assert SECRET not in client.get("/api/").text
+
+
+def test_the_fallback_logs_the_traceback(broken_backend, capsys):
+    create_handler()
+    err = capsys.readouterr().err
+    assert "The backend failed to load" in err
+    assert "Traceback (most recent call last)" in err
+    assert type(broken_backend).__name__ in err
+
+
+def test_handler_serves_the_app_to_aws_lambda():
+    event = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/api/",
+        "rawQueryString": "",
+        "headers": {
+            "host": "abc.execute-api.eu-west-1.amazonaws.com",
+            "x-forwarded-proto": "https",
+        },
+        "requestContext": {
+            "http": {
+                "method": "GET",
+                "path": "/api/",
+                "protocol": "HTTP/1.1",
+                "sourceIp": "1.2.3.4",
+            },
+            "requestId": "r1",
+            "stage": "$default",
+        },
+        "isBase64Encoded": False,
+    }
+    response = api.index.handler(event, types.SimpleNamespace())
+    assert response["statusCode"] == 200
+    assert response["body"] == '{"message":"Hello World"}'
