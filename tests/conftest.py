@@ -1,4 +1,4 @@
-"""Shared fixtures: settings from nothing but what a test passes, and an app on the embedded store."""
+"""Shared fixtures: settings from only what a test passes, and an app on the embedded store."""
 
 from collections.abc import Callable, Iterator
 
