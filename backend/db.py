@@ -1,8 +1,9 @@
 """The MongoDB client: created on first use, one per event loop, behind the `Db` dependency.
 
 Motor is imported here and nowhere else, and only when the first database request arrives (it
-costs cold-start time). Swapping it for PyMongo's `AsyncMongoClient` is a change to this module:
-its `close()` is a coroutine; the calls the routes make are the same.
+costs cold-start time); the routes use pymongo's exception classes, which both drivers share.
+Swapping Motor for PyMongo's `AsyncMongoClient` is a change to this module: construct that
+instead, and await its `close()` in `Mongo.close`.
 """
 
 import asyncio
@@ -46,7 +47,7 @@ class Mongo:
         # loop and holds the data, so it is kept.
         loop = None if self.embedded else asyncio.get_running_loop()
         if self._client is None or loop is not self._loop:
-            self.close()
+            await self.close()
             self._client, self._loop, self._indexed = self._connect(), loop, False
         db = self._client[self.settings.db_name]
         if not self._indexed:
@@ -59,9 +60,9 @@ class Mongo:
             self._indexed = True
         return db
 
-    def close(self) -> None:
+    async def close(self) -> None:
         if self._client is not None:
-            self._client.close()
+            self._client.close()  # AsyncMongoClient: `await self._client.close()`
             self._client = None
 
     def _connect(self) -> Any:

@@ -30,7 +30,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     elif mongo.settings.mongo_url is None:
         logger.error("MONGO_URL is not set: database routes answer 503 until it is.")
     yield
-    mongo.close()
+    await mongo.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

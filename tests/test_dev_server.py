@@ -1,0 +1,92 @@
+"""The contract over real HTTP, against the server `make dev` runs (uvicorn, embedded database)."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in {"MONGO_URL", "VERCEL"}}
+    log = (tmp_path_factory.mktemp("dev") / "server.log").open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "backend.server:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+        ],
+        env={**env, "MONGO_URL": ""},
+        stderr=log,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"{url}/api/", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+        log.close()
+
+
+def test_hello_world(server):
+    assert httpx.get(f"{server}/api/").json() == {"message": "Hello World"}
+
+
+def test_create_then_page_through_with_link_headers(server):
+    created = [
+        httpx.post(f"{server}/api/status", json={"client_name": f"c{i}"}).json()["id"]
+        for i in range(5)
+    ]
+    seen, url = [], f"{server}/api/status?limit=2"
+    while url:
+        response = httpx.get(url)
+        assert response.status_code == 200
+        seen += [item["id"] for item in response.json()]
+        link = response.links.get("next")
+        url = f"{server}{link['url']}" if link else None
+    assert seen[:5] == created[::-1]
+
+
+def test_health_reports_the_embedded_database(server):
+    assert httpx.get(f"{server}/api/health").json() == {"status": "ok", "database": "embedded"}
+
+
+def test_oversized_body_is_413_json(server):
+    response = httpx.post(
+        f"{server}/api/status",
+        content=b"x" * (64 * 1024 + 1),
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert "detail" in response.json()
+
+
+def test_errors_and_headers(server):
+    response = httpx.get(f"{server}/api/nope", headers={"origin": "https://a.example"})
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not Found"}
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-request-id"]
