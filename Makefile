@@ -38,5 +38,11 @@ format: $(VENV)
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
 
+loadtest: $(VENV)
+	.venv/bin/python scripts/loadtest.py
+
+bench: $(VENV) $(VERCEL)
+	.venv/bin/python -m scripts.bench
+
 clean:
 	rm -rf .venv .tools .vercel .pytest_cache .ruff_cache
