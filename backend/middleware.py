@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.log import logger, request_id
+from backend.log import log_request, logger, request_id
 
 MAX_BODY_BYTES = 64 * 1024
 _TOO_LARGE = f"The request body is larger than {MAX_BODY_BYTES} bytes."
@@ -56,8 +56,9 @@ class RequestContextMiddleware:
             await JSONResponse({"detail": detail}, 500)(scope, receive, send_with_headers)
         finally:
             duration_ms = round((time.perf_counter() - started) * 1000, 1)
-            fields = {"method": scope["method"], "path": scope["path"], "status": status}
-            logger.info("request", extra={"fields": {**fields, "duration_ms": duration_ms}})
+            log_request(
+                method=scope["method"], path=scope["path"], status=status, duration_ms=duration_ms
+            )
             request_id.reset(token)
 
 
