@@ -10,16 +10,7 @@ import os
 import sys
 import traceback
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
-
-from mangum import Mangum
-
-# Vercel imports this file by path; make `backend` importable however it is started.
-_ROOT = str(Path(__file__).resolve().parent.parent)
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
 
 Scope = dict[str, Any]
 ASGIApp = Callable[
@@ -76,5 +67,20 @@ def _fallback_app(cause: str) -> ASGIApp:
     return fallback
 
 
+def create_lambda_handler(app: ASGIApp) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """AWS Lambda's entry point: Mangum around `app`. Vercel never calls it, so a missing
+    mangum must not break the Vercel function; Lambda is told instead, when it calls."""
+    try:
+        from mangum import Mangum
+    except ImportError as exc:
+        reason = f"{type(exc).__name__}: {exc}. Add mangum to requirements.txt."
+
+        def unavailable(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            raise RuntimeError(f"The AWS Lambda handler cannot run: {reason}")
+
+        return unavailable
+    return Mangum(app, lifespan="off")
+
+
 app = create_handler()
-handler = Mangum(app, lifespan="off")
+handler = create_lambda_handler(app)

@@ -1,5 +1,6 @@
 """The one Settings class: environment variables (or a local `.env`), read once per process."""
 
+import os
 from functools import lru_cache
 from typing import Annotated
 
@@ -53,4 +54,6 @@ def load_settings(**overrides: object) -> Settings:
 
 @lru_cache
 def get_settings() -> Settings:
-    return load_settings()
+    # A deployment takes its configuration from Vercel's settings only: a `.env` that slipped
+    # into the bundle must not quietly become production configuration.
+    return load_settings(_env_file=None if os.environ.get("VERCEL") else ".env")

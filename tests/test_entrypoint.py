@@ -123,3 +123,10 @@ def test_handler_serves_the_app_to_aws_lambda():
     response = api.index.handler(event, types.SimpleNamespace())
     assert response["statusCode"] == 200
     assert response["body"] == '{"message":"Hello World"}'
+
+
+def test_a_missing_mangum_leaves_app_working_and_handler_explaining(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mangum", None)
+    handler = api.index.create_lambda_handler(api.index.app)
+    with pytest.raises(RuntimeError, match=r"cannot run: ModuleNotFoundError.*requirements\.txt"):
+        handler({}, None)

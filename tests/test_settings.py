@@ -75,3 +75,16 @@ def test_the_mongo_url_never_shows_in_the_settings_repr(monkeypatch):
     settings = load_settings(_env_file=None)
     assert "hunter22" not in repr(settings)
     assert "hunter22" not in str(settings.model_dump())
+
+
+def test_a_deployment_ignores_a_dotenv_file(monkeypatch, tmp_path):
+    from backend.settings import get_settings
+
+    (tmp_path / ".env").write_text("MONGO_URL=mongodb://leak:bundled@db/\n")
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    assert get_settings().mongo_url is not None
+    monkeypatch.setenv("VERCEL", "1")
+    get_settings.cache_clear()
+    assert get_settings().mongo_url is None
+    get_settings.cache_clear()

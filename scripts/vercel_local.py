@@ -1,0 +1,222 @@
+"""Builds a project with Vercel's own CLI and runs the built function the way Lambda does.
+
+`build()` runs `vercel build` on a copy of the project and lays the function out as deployed;
+`invoke()` imports it in a fresh Python 3.12 with nothing but the bundle, and calls its
+`vc_handler` once per request. Standard library only.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+VERCEL_CLI = ROOT / ".tools" / "node_modules" / ".bin" / "vercel"
+VENV_BIN = Path(sys.executable).parent
+LOCAL_ENV = "MONGO_URL=mongodb://leak:LOCAL-ENV-SECRET@127.0.0.1:1/\n"
+# What the dashboard records when it detects the FastAPI preset; vercel.json must override it.
+PROJECT_JSON = {
+    "projectId": "prj_local",
+    "orgId": "team_local",
+    "settings": {"framework": "fastapi"},
+}
+FUNCTION = Path(".vercel/output/functions/api/index.func")
+NOT_COPIED = (".tools/", ".venv/")
+MARKER = "\n@@vercel_local@@"
+
+# Runs in the function's Python: what Lambda does, plus timings and one JSON document out.
+_RUNNER = f"""
+import json, os, sys, time
+sys.path[0] = os.getcwd()  # Lambda puts the task root first on sys.path
+requests = json.load(sys.stdin)
+started = time.perf_counter()
+import vc__handler__python
+result = {{"import_seconds": time.perf_counter() - started, "responses": []}}
+for request in requests:
+    started = time.perf_counter()
+    response = vc__handler__python.vc_handler({{"body": json.dumps(request)}}, None)
+    result["responses"].append({{**response, "seconds": time.perf_counter() - started}})
+sys.stdout.write({MARKER!r} + json.dumps(result))
+sys.stdout.flush()
+sys.stderr.flush()
+os._exit(0)  # the runtime's atexit would wait for its server thread
+"""
+
+
+class RehearsalError(RuntimeError):
+    """A prerequisite is missing, the build failed, or the function crashed."""
+
+
+@dataclass
+class Invocation:
+    """`responses`: dicts with `status`, `headers` (lower-case names), `body`, `json`, `seconds`."""
+
+    responses: list[dict[str, Any]]
+    import_seconds: float
+    stderr: str
+    stdout: str
+
+
+def python312() -> Path:
+    """The base interpreter (a venv's would bring its site-packages), as a Lambda has it."""
+    candidates = [Path(sys.base_prefix) / "bin" / "python3.12", shutil.which("python3.12")]
+    for candidate in filter(None, candidates):
+        if Path(candidate).is_file():
+            return Path(candidate)
+    raise RehearsalError(
+        "Python 3.12 is required to run the built function: install it "
+        "(e.g. `pyenv install 3.12`), then `make test`."
+    )
+
+
+def check_prerequisites() -> None:
+    """Raise, saying how to install it, when a tool the rehearsal needs is missing."""
+    for tool in ("node", "npm"):
+        if shutil.which(tool) is None:
+            raise RehearsalError(
+                f"`{tool}` is not on PATH: the Vercel CLI needs Node.js 20+ and npm "
+                "(https://nodejs.org)."
+            )
+    if not VERCEL_CLI.is_file():
+        raise RehearsalError(
+            f"The pinned Vercel CLI is missing ({VERCEL_CLI}): run `make test`, which installs it."
+        )
+    if shutil.which("uv", path=str(VENV_BIN)) is None:
+        raise RehearsalError(
+            f"`uv` is missing from {VENV_BIN} (`vercel build` needs it): run `make test`, "
+            "which installs requirements-dev.txt into .venv."
+        )
+    python312()
+
+
+def build(project: Path, work: Path, patch: Callable[[Path], None] | None = None) -> Path:
+    """`vercel build` a copy of `project` in `work/src`; return the function laid out in
+    `work/function` as it would be deployed."""
+    check_prerequisites()
+    src, function = work / "src", work / "function"
+    for stale in (src, function):
+        shutil.rmtree(stale, ignore_errors=True)
+    _copy_project(project, src)
+    if patch is not None:
+        patch(src)
+    (src / ".env").write_text(LOCAL_ENV)
+    (src / ".env.local").write_text(LOCAL_ENV)
+    (src / ".vercel").mkdir(exist_ok=True)
+    (src / ".vercel" / "project.json").write_text(json.dumps(PROJECT_JSON))
+
+    env = {
+        **os.environ,
+        "VERCEL_TELEMETRY_DISABLED": "1",
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    result = subprocess.run(
+        [str(VERCEL_CLI), "build", "--yes"],
+        cwd=src,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    output = f"{result.stdout}\n{result.stderr}".strip()
+    if result.returncode != 0:
+        raise RehearsalError(f"`vercel build` failed (exit {result.returncode}):\n{output}")
+    built = src / FUNCTION
+    if not built.is_dir():
+        functions = sorted(
+            str(p.parent.relative_to(src / ".vercel/output/functions"))
+            for p in (src / ".vercel/output/functions").rglob(".vc-config.json")
+        )
+        raise RehearsalError(
+            f"`vercel build` made no function api/index; it made {functions or 'none'}:\n{output}"
+        )
+
+    config = json.loads((built / ".vc-config.json").read_text())
+    for bundled, source in config.get("filePathMap", {}).items():
+        _copy(src / source, function / bundled)  # an absolute `source` stays absolute
+    for path in built.rglob("*"):
+        if path.is_file():
+            _copy(path, function / path.relative_to(built))
+    return function
+
+
+def invoke(
+    function: Path, requests: list[dict[str, Any]], env: dict[str, str], timeout: float = 60
+) -> Invocation:
+    """Import the function in a fresh process, as a cold Lambda does, and send it `requests`
+    (`{"method", "path", "headers"?, "body"?}`), one after another."""
+    config = json.loads((function / ".vc-config.json").read_text())
+    child_env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": tempfile.gettempdir(),
+        **config.get("environment", {}),
+        **env,
+    }
+    try:
+        result = subprocess.run(
+            [str(python312()), "-S", "-c", _RUNNER],
+            cwd=function,
+            env=child_env,
+            input=json.dumps(requests),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        stderr = exc.stderr or b""  # bytes, whatever `text` says
+        stderr = stderr.decode(errors="replace") if isinstance(stderr, bytes) else stderr
+        raise RehearsalError(f"The function did not answer within {timeout} s:\n{stderr}") from None
+    stdout, marker, document = result.stdout.rpartition(MARKER)
+    if result.returncode != 0 or not marker:
+        raise RehearsalError(
+            f"FUNCTION_INVOCATION_FAILED: the function exited with {result.returncode}:\n"
+            f"{result.stderr}"
+        )
+    output = json.loads(document)
+    return Invocation(
+        responses=[_response(r) for r in output["responses"]],
+        import_seconds=output["import_seconds"],
+        stderr=result.stderr,
+        stdout=stdout,
+    )
+
+
+def _copy_project(project: Path, src: Path) -> None:
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for name in filter(None, listed.split("\0")):
+        path = project / name
+        if not name.startswith(NOT_COPIED) and path.is_file():
+            _copy(path, src / name)
+
+
+def _copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source, target)
+
+
+def _response(raw: dict[str, Any]) -> dict[str, Any]:
+    body = raw.get("body", "")
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        parsed = None
+    headers = {name.lower(): ", ".join(values) for name, values in raw["headers"].items()}
+    return {
+        "status": raw["statusCode"],
+        "headers": headers,
+        "body": body,
+        "json": parsed,
+        "seconds": raw["seconds"],
+    }

@@ -1,0 +1,332 @@
+"""The deploy rehearsal: `vercel build` with Vercel's CLI, then the built function under
+Vercel's Python runtime, cold, with only its bundle, in each way a deployment can go wrong."""
+
+import json
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from scripts.vercel_local import Invocation, build, invoke
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "Rehearsal-S3cret-Pw"
+TIMEOUT_MS = 1000
+JSON_HEADERS = {"content-type": "application/json"}
+
+
+def get(path: str) -> dict[str, object]:
+    return {"method": "GET", "path": path}
+
+
+def post_status() -> dict[str, object]:
+    return {
+        "method": "POST",
+        "path": "/api/status",
+        "headers": JSON_HEADERS,
+        "body": json.dumps({"client_name": "x"}),
+    }
+
+
+class Rehearsal:
+    """One cold invocation; `rehearsal["name"]` is the response to the request named so."""
+
+    def __init__(self, function: Path, requests: dict[str, dict], env: dict[str, str]) -> None:
+        self.names = list(requests)
+        # vercel.json's maxDuration: a function that hangs fails here as on Vercel.
+        self.invocation: Invocation = invoke(function, list(requests.values()), env, timeout=30)
+
+    def __getitem__(self, name: str) -> dict:
+        return self.invocation.responses[self.names.index(name)]
+
+    @property
+    def responses(self) -> list[dict]:
+        return self.invocation.responses
+
+    @property
+    def stderr(self) -> str:
+        return self.invocation.stderr
+
+    def everything(self) -> str:
+        """Every response's headers and body, and the log: where a secret must not appear."""
+        shown = [json.dumps(r["headers"]) + r["body"] for r in self.responses]
+        return "\n".join([*shown, self.stderr, self.invocation.stdout])
+
+
+def insert_in_server(line: str) -> Callable[[Path], None]:
+    """A patch putting `line` at the top of backend/server.py, right after its docstring."""
+
+    def patch(src: Path) -> None:
+        server = src / "backend" / "server.py"
+        text = server.read_text()
+        end = text.index('"""', 3) + 3
+        server.write_text(f"{text[:end]}\n{line}\n{text[end:]}")
+
+    return patch
+
+
+def add_local_tool_folders(src: Path) -> None:
+    """What a developer's folder also holds (`build` does not copy the real, large ones)."""
+    for stub in (".venv/pyvenv.cfg", ".tools/package.json", ".tools/vercel-59.25.4"):
+        (src / stub).parent.mkdir(parents=True, exist_ok=True)
+        (src / stub).write_text("stub\n")
+
+
+@pytest.fixture(scope="module")
+def function(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(ROOT, tmp_path_factory.mktemp("app"), add_local_tool_folders)
+
+
+@pytest.fixture(scope="module")
+def raising_function(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    patch = insert_in_server(
+        'raise RuntimeError("boom: mongodb://admin:RaiseSecret@db.example.com/")'
+    )
+    return build(ROOT, tmp_path_factory.mktemp("raising"), patch)
+
+
+@pytest.fixture(scope="module")
+def missing_package_function(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    patch = insert_in_server("import this_package_does_not_exist")
+    return build(ROOT, tmp_path_factory.mktemp("missing-package"), patch)
+
+
+@pytest.fixture(scope="module")
+def closed_port() -> Iterator[int]:
+    """A port bound but never listened on: a connection to it is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+# No MONGO_URL: the app serves, the database routes say what to set.
+
+NO_DATABASE = {
+    "root": get("/api/"),
+    "docs": get("/api/docs"),
+    "openapi": get("/api/openapi.json"),
+    "health": get("/api/health"),
+    "list": get("/api/status"),
+    "create": post_status(),
+    "unknown": get("/api/nope"),
+}
+DATABASE_ROUTES = ["health", "list", "create"]
+
+
+@pytest.fixture(scope="module")
+def no_database(function: Path) -> Rehearsal:
+    return Rehearsal(function, NO_DATABASE, {"VERCEL": "1"})
+
+
+def test_the_backend_loads(no_database):
+    assert "The backend failed to load" not in no_database.stderr
+
+
+def test_root_answers_hello_world(no_database):
+    assert no_database["root"]["status"] == 200
+    assert no_database["root"]["json"] == {"message": "Hello World"}
+
+
+def test_docs_are_served_as_html(no_database):
+    assert no_database["docs"]["status"] == 200
+    assert no_database["docs"]["headers"]["content-type"].startswith("text/html")
+    assert "swagger" in no_database["docs"]["body"].lower()
+
+
+def test_openapi_lists_the_status_route(no_database):
+    assert no_database["openapi"]["status"] == 200
+    assert "/api/status" in no_database["openapi"]["json"]["paths"]
+
+
+@pytest.mark.parametrize("name", DATABASE_ROUTES)
+def test_database_routes_answer_503_naming_mongo_url(no_database, name):
+    response = no_database[name]
+    assert response["status"] == 503
+    detail = response["json"]["detail"]
+    assert "MONGO_URL is not set" in detail
+    assert "Environment Variables" in detail  # where to set it on Vercel
+    assert response["seconds"] < 2
+
+
+def test_an_unknown_route_is_a_json_404(no_database):
+    assert no_database["unknown"]["status"] == 404
+    assert no_database["unknown"]["json"] == {"detail": "Not Found"}
+
+
+def test_every_response_has_a_request_id(no_database):
+    assert all(r["headers"].get("x-request-id") for r in no_database.responses)
+
+
+def test_the_log_says_mongo_url_is_not_set(no_database):
+    lines = [json.loads(line) for line in no_database.stderr.splitlines() if line.startswith("{")]
+    errors = [line["message"] for line in lines if line["level"] == "error"]
+    assert any("MONGO_URL is not set" in message for message in errors)
+
+
+# MONGO_URL names a server nobody answers on.
+
+
+@pytest.fixture(scope="module")
+def unreachable(function: Path, closed_port: int) -> Rehearsal:
+    env = {
+        "VERCEL": "1",
+        "MONGO_URL": f"mongodb://admin:{SECRET}@127.0.0.1:{closed_port}/",
+        "MONGO_TIMEOUT_MS": str(TIMEOUT_MS),
+    }
+    return Rehearsal(function, {"root": get("/api/"), "health": get("/api/health")}, env)
+
+
+def test_root_answers_without_the_database(unreachable):
+    assert unreachable["root"]["status"] == 200
+
+
+def test_health_answers_503_after_the_timeout(unreachable):
+    health = unreachable["health"]
+    assert health["status"] == 503
+    assert f"did not answer within MONGO_TIMEOUT_MS={TIMEOUT_MS}" in health["json"]["detail"]
+    assert health["seconds"] < TIMEOUT_MS / 1000 + 2
+
+
+def test_an_unreachable_database_leaks_no_password(unreachable):
+    assert SECRET not in unreachable.everything()
+
+
+# MONGO_URL does not parse.
+
+
+@pytest.fixture(scope="module")
+def malformed(function: Path) -> Rehearsal:
+    env = {
+        "VERCEL": "1",
+        "MONGO_URL": f"mongodb://admin:{SECRET}@db.example.com:notaport/",
+        "MONGO_TIMEOUT_MS": str(TIMEOUT_MS),
+    }
+    requests = {"root": get("/api/"), "docs": get("/api/docs"), "health": get("/api/health")}
+    return Rehearsal(function, requests, env)
+
+
+def test_a_malformed_url_leaves_root_and_docs_up(malformed):
+    assert malformed["root"]["status"] == 200
+    assert malformed["docs"]["status"] == 200
+
+
+def test_a_malformed_url_answers_503_saying_so(malformed):
+    assert malformed["health"]["status"] == 503
+    detail = malformed["health"]["json"]["detail"]
+    assert "MONGO_URL is not a valid MongoDB connection string" in detail
+
+
+def test_a_malformed_url_leaks_no_password(malformed):
+    assert SECRET not in malformed.everything()
+
+
+# The backend cannot load: the fallback app answers 503 with the cause on every route.
+
+EVERY_KIND_OF_REQUEST = {
+    "root": get("/api/"),
+    "create": post_status(),
+    "docs": get("/api/docs"),
+    "delete": {"method": "DELETE", "path": "/api/anything"},
+}
+
+
+def assert_all_503(rehearsal: Rehearsal, *causes: str) -> None:
+    for response in rehearsal.responses:
+        assert response["status"] == 503
+        assert response["headers"]["content-type"] == "application/json"
+        detail = response["json"]["detail"]
+        assert detail.startswith("The backend failed to load")
+        for cause in causes:
+            assert cause in detail
+
+
+def test_an_invalid_setting_answers_503_naming_it(function):
+    env = {"VERCEL": "1", "MONGO_TIMEOUT_MS": "abc"}
+    assert_all_503(
+        Rehearsal(function, EVERY_KIND_OF_REQUEST, env), "SettingsError", "MONGO_TIMEOUT_MS"
+    )
+
+
+@pytest.fixture(scope="module")
+def raising(raising_function: Path) -> Rehearsal:
+    return Rehearsal(raising_function, EVERY_KIND_OF_REQUEST, {"VERCEL": "1"})
+
+
+def test_a_backend_raising_at_import_answers_503_everywhere(raising):
+    assert_all_503(raising, "RuntimeError: boom")
+
+
+def test_a_backend_raising_at_import_leaks_no_password(raising):
+    assert "RaiseSecret" not in raising.everything()
+
+
+def test_a_backend_raising_at_import_logs_the_traceback(raising):
+    assert "Traceback (most recent call last)" in raising.stderr
+    assert "RuntimeError: boom" in raising.stderr
+
+
+def test_a_missing_package_answers_503_naming_it(missing_package_function):
+    rehearsal = Rehearsal(missing_package_function, {"root": get("/api/")}, {"VERCEL": "1"})
+    assert_all_503(rehearsal, "ModuleNotFoundError", "this_package_does_not_exist")
+
+
+# What is deployed, and what is not.
+
+BUNDLED = [
+    "api/index.py",
+    "backend/server.py",
+    "_vendor/fastapi",
+    "_vendor/motor",
+    "_vendor/pymongo",
+    "_vendor/mangum",
+    "_vendor/pydantic_settings",
+]
+LEFT_OUT = [
+    "tests",
+    "scripts",
+    ".env",
+    ".env.local",
+    ".tools",
+    ".venv",
+    "README.md",
+    "requirements-dev.txt",
+    "_vendor/mongomock_motor",
+    "_vendor/mongomock",
+    "_vendor/pytest",
+]
+
+
+@pytest.mark.parametrize("path", BUNDLED)
+def test_the_bundle_holds(function, path):
+    assert (function / path).exists()
+
+
+@pytest.mark.parametrize("path", LEFT_OUT)
+def test_the_bundle_leaves_out(function, path):
+    assert not (function / path).exists()
+
+
+def test_no_bundled_file_holds_the_local_env_secret(function):
+    leaking = [
+        p for p in function.rglob("*") if p.is_file() and b"LOCAL-ENV-SECRET" in p.read_bytes()
+    ]
+    assert leaking == []
+
+
+def test_only_index_html_is_served_statically(function):
+    static = function.parent / "src" / ".vercel" / "output" / "static"
+    assert [p.relative_to(static) for p in static.rglob("*")] == [Path("index.html")]
+
+
+def test_the_function_is_api_index_despite_the_fastapi_preset(function):
+    src = function.parent / "src"
+    assert json.loads((src / ".vercel" / "project.json").read_text())["settings"] == {
+        "framework": "fastapi"
+    }
+    functions = src / ".vercel" / "output" / "functions"
+    assert sorted(str(p.relative_to(functions)) for p in functions.rglob("*.func")) == [
+        "api/index.func"
+    ]
