@@ -112,14 +112,26 @@ def _as_unavailable(exc: Exception, settings: Settings) -> DatabaseUnavailable |
     """The 503 a driver failure deserves, or None when it is a bug that should stay a 500."""
     if isinstance(exc, DatabaseUnavailable):
         return exc
-    from pymongo.errors import ConfigurationError, ConnectionFailure, OperationFailure
+    from pymongo.errors import (
+        ConfigurationError,
+        ConnectionFailure,
+        OperationFailure,
+        PyMongoError,
+    )
 
     name = type(exc).__name__
+    timeout_ms = settings.mongo_timeout_ms
     if isinstance(exc, ConnectionFailure) and exc.timeout:
         return DatabaseUnavailable(
-            f"The database did not answer within MONGO_TIMEOUT_MS={settings.mongo_timeout_ms} "
-            f"({name}). Check that MONGO_URL names the right host, that the server is running, "
-            "and that its network access list admits this server (Atlas: Network Access)."
+            f"The database did not answer within MONGO_TIMEOUT_MS={timeout_ms} ({name}). "
+            "Check that MONGO_URL names the right host, that the server is running, and that "
+            "its network access list admits this server (Atlas: Network Access)."
+        )
+    if isinstance(exc, PyMongoError) and exc.timeout:
+        # ExecutionTimeout: the server was reached, but the operation ran out of time.
+        return DatabaseUnavailable(
+            f"The database did not finish within MONGO_TIMEOUT_MS={timeout_ms} ({name}): "
+            "the server is slow or overloaded. Retry, or raise MONGO_TIMEOUT_MS."
         )
     if isinstance(exc, ConnectionFailure):
         return DatabaseUnavailable(

@@ -1,0 +1,347 @@
+"""The real Motor driver over real sockets (mockupdb, not mongomock): what a slow, absent, cut
+off or failed-over database, a new event loop and a password in MONGO_URL do to the API.
+
+mockupdb cannot do SCRAM, so every URL asks for PLAIN, which it can answer: the password still
+travels in MONGO_URL and the driver still sends it, so a leak would still show.
+"""
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from fastapi.testclient import TestClient
+from mockupdb import CommandBase, MockupDB, OpMsg
+
+from backend.db import IDEMPOTENCY_KEYS, STATUS_CHECKS
+from backend.server import create_app
+from tests.conftest import SECRET
+
+pytestmark = pytest.mark.slow
+
+TIMEOUT_MS = 1000
+# For requests expected to succeed after a retry: the driver re-checks a server it lost at
+# most every 500 ms, and a success does not wait for the timeout, so room costs nothing.
+ROOMY_TIMEOUT_MS = 5000
+# Wall-clock allowance on top of MONGO_TIMEOUT_MS (the machine is noisy). Without the timeouts
+# the driver would wait 30 s, or forever for a command never answered.
+SLACK_S = 3.0
+# A server that never answers gives up after this long, so a broken timeout fails the test
+# instead of hanging the run.
+HANG_LIMIT_S = 8.0
+DID_NOT_ANSWER = f"The database did not answer within MONGO_TIMEOUT_MS={TIMEOUT_MS}"
+CONNECTION_FAILED = "The connection to the database failed"
+StartMongod = Callable[..., MockupDB]
+
+
+def mongo_url(port: int, **options: str) -> str:
+    query = urlencode({"authMechanism": "PLAIN", **options})
+    return f"mongodb://admin:{SECRET}@127.0.0.1:{port}/?{query}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def post(client: TestClient, name: str = "probe") -> Any:
+    return client.post("/api/status", json={"client_name": name})
+
+
+def timed(request: Callable[[], Any]) -> tuple[Any, float]:
+    started = time.monotonic()
+    response = request()
+    return response, time.monotonic() - started
+
+
+@pytest.fixture(scope="module")
+def stopping() -> Iterator[list[threading.Thread]]:
+    """Servers stop in the background (mockupdb takes a second each); all have by the end."""
+    threads: list[threading.Thread] = []
+    yield threads
+    for thread in threads:
+        thread.join()
+
+
+@pytest.fixture
+def start_mongod(stopping: list[threading.Thread]) -> Iterator[StartMongod]:
+    """`start_mongod(port=None, replica_set=None)`: a server that answers the handshake, auth,
+    index builds and endSessions, finds nothing and acknowledges every insert. A test pushes a
+    fault on top with `server.autoresponds(...)` (the newest responder wins) and cancels it to
+    bring the server back."""
+    servers: list[MockupDB] = []
+
+    def start(port: int | None = None, replica_set: str | None = None) -> MockupDB:
+        server = MockupDB(port=port)
+        server.run()
+        servers.append(server)
+        hello: dict[str, Any] = {"ismaster": True, "maxWireVersion": 21}
+        if replica_set is not None:
+            hello |= {
+                "isWritablePrimary": True,
+                "setName": replica_set,
+                "hosts": [f"127.0.0.1:{server.port}"],
+                "logicalSessionTimeoutMinutes": 30,
+            }
+        server.autoresponds(CommandBase("ismaster"), hello)  # case-insensitive: isMaster too
+        server.autoresponds(CommandBase("saslStart"), done=True, conversationId=1, payload=b"")
+        server.autoresponds(lambda request: request.command_name == "endSessions" and request.ok())
+        for collection in (STATUS_CHECKS, IDEMPOTENCY_KEYS):
+            server.autoresponds(OpMsg("createIndexes", collection))
+        server.autoresponds(
+            OpMsg("find", STATUS_CHECKS),
+            cursor={"id": 0, "firstBatch": [], "ns": f"app.{STATUS_CHECKS}"},
+        )
+        server.autoresponds(OpMsg("insert", STATUS_CHECKS), n=1)
+        return server
+
+    yield start
+    for server in servers:
+        thread = threading.Thread(target=server.stop)
+        thread.start()
+        stopping.append(thread)
+
+
+@pytest.fixture
+def never_answer() -> Iterator[Callable[[Any], bool]]:
+    """A responder that takes the request and never replies (it hangs up after HANG_LIMIT_S).
+
+    Registering no responder at all would leave the request queued in mockupdb, and the next
+    `autoresponds` call would try to match it and raise EBADF on its closed socket."""
+    timers: list[threading.Timer] = []
+
+    def respond(request: Any) -> bool:
+        timer = threading.Timer(HANG_LIMIT_S, _hang_up_quietly, [request])
+        timers.append(timer)
+        timer.start()
+        return True
+
+    yield respond
+    for timer in timers:
+        timer.cancel()
+
+
+def _hang_up_quietly(request: Any) -> None:
+    with contextlib.suppress(OSError):  # the driver gave up and closed the connection first
+        request.hangup()
+
+
+@pytest.fixture
+def make_client(
+    start_mongod: StartMongod, make_client: Callable[..., TestClient]
+) -> Callable[..., TestClient]:
+    """conftest's `make_client`, set up after `start_mongod` so its apps shut down (and close
+    their clients) while the servers still answer."""
+    return make_client
+
+
+def test_a_command_never_answered_is_a_503_naming_the_timeout_then_recovers(
+    start_mongod, make_client, never_answer
+):
+    server = start_mongod()
+    client = make_client(mongo_url=mongo_url(server.port), mongo_timeout_ms=TIMEOUT_MS)
+    silence = server.autoresponds(OpMsg("find", STATUS_CHECKS), never_answer)
+
+    response, elapsed = timed(lambda: client.get("/api/status"))
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith(DID_NOT_ANSWER)
+    assert response.headers["retry-after"] == "5"
+    assert elapsed < TIMEOUT_MS / 1000 + SLACK_S
+
+    silence.cancel()
+    assert client.get("/api/status").status_code == 200
+
+
+def test_a_refused_connection_is_a_503_within_the_timeout_then_recovers_on_the_same_app(
+    start_mongod, make_client
+):
+    port = free_port()
+    client = make_client(mongo_url=mongo_url(port), mongo_timeout_ms=TIMEOUT_MS)
+
+    response, elapsed = timed(lambda: client.get("/api/status"))
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith(DID_NOT_ANSWER)
+    assert elapsed < TIMEOUT_MS / 1000 + SLACK_S
+
+    start_mongod(port=port)
+    assert client.get("/api/status").status_code == 200
+
+
+def test_a_connection_closed_during_a_write_is_a_503_naming_the_connection_then_recovers(
+    start_mongod, make_client
+):
+    # A standalone server has no sessions, so the driver cannot retry the write: the failure
+    # reaches the API as it happened.
+    server = start_mongod()
+    client = make_client(mongo_url=mongo_url(server.port), mongo_timeout_ms=TIMEOUT_MS)
+    cut = server.autoresponds(OpMsg("insert", STATUS_CHECKS), lambda request: request.hangup())
+
+    response = post(client)
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith(f"{CONNECTION_FAILED} (AutoReconnect)")
+
+    cut.cancel()
+    assert post(client).status_code == 201
+
+
+def test_a_read_whose_connection_is_closed_once_is_retried_and_succeeds(start_mongod, make_client):
+    server = start_mongod()
+    client = make_client(mongo_url=mongo_url(server.port), mongo_timeout_ms=ROOMY_TIMEOUT_MS)
+    finds: list[dict[str, Any]] = []
+
+    def hang_up_the_first(request: Any) -> bool:
+        finds.append(request.doc)
+        return len(finds) == 1 and request.hangup()  # then False: the default answers
+
+    server.autoresponds(OpMsg("find", STATUS_CHECKS), hang_up_the_first)
+
+    assert client.get("/api/status").status_code == 200
+    assert len(finds) == 2
+
+
+def test_a_read_whose_connection_is_closed_on_every_attempt_is_a_503_then_recovers(
+    start_mongod, make_client
+):
+    # Under 500 ms the driver cannot re-check the server and retry before the deadline, so the
+    # outcome does not race the clock. With a longer budget the retries can end in
+    # ExecutionTimeout: see the next test.
+    timeout_ms = 400
+    server = start_mongod()
+    client = make_client(mongo_url=mongo_url(server.port), mongo_timeout_ms=timeout_ms)
+    cut = server.autoresponds(OpMsg("find", STATUS_CHECKS), lambda request: request.hangup())
+
+    response, elapsed = timed(lambda: client.get("/api/status"))
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith(
+        (f"The database did not answer within MONGO_TIMEOUT_MS={timeout_ms}", CONNECTION_FAILED)
+    )
+    assert elapsed < timeout_ms / 1000 + SLACK_S
+
+    cut.cancel()
+    assert client.get("/api/status").status_code == 200
+
+
+def test_a_query_the_server_stops_at_the_time_limit_is_a_503_naming_the_timeout(
+    start_mongod, make_client
+):
+    # The driver sends the remaining MONGO_TIMEOUT_MS as maxTimeMS; a slow query on a real
+    # server ends with this reply. The driver raises the same error itself when too little of
+    # the budget is left to send a retry.
+    server = start_mongod()
+    client = make_client(mongo_url=mongo_url(server.port), mongo_timeout_ms=TIMEOUT_MS)
+    server.autoresponds(
+        OpMsg("find", STATUS_CHECKS),
+        lambda request: request.command_err(
+            50, "operation exceeded time limit", codeName="MaxTimeMSExpired"
+        ),
+    )
+
+    response = client.get("/api/status")
+    assert response.status_code == 503
+    detail = response.json()["detail"]
+    assert detail.startswith("The database did not finish within")
+    assert f"MONGO_TIMEOUT_MS={TIMEOUT_MS}" in detail
+
+
+def test_a_write_refused_by_a_stepped_down_primary_is_retried_once_and_stored_once(
+    start_mongod, make_client
+):
+    server = start_mongod(replica_set="rs0")
+    client = make_client(
+        mongo_url=mongo_url(server.port, replicaSet="rs0"), mongo_timeout_ms=ROOMY_TIMEOUT_MS
+    )
+    inserts: list[dict[str, Any]] = []
+    acknowledged: list[dict[str, Any]] = []
+
+    def not_primary_then_ok(request: Any) -> bool:
+        inserts.append(request.doc)
+        if len(inserts) == 1:
+            return request.command_err(10107, "not primary", errorLabels=["RetryableWriteError"])
+        acknowledged.append(request.doc)
+        return request.ok(n=1)
+
+    server.autoresponds(OpMsg("insert", STATUS_CHECKS), not_primary_then_ok)
+
+    response = post(client, "failover")
+    assert response.status_code == 201
+    assert len(inserts) == 2
+    assert len(acknowledged) == 1
+    first, retry = inserts
+    assert "txnNumber" in first
+    assert (retry["lsid"], retry["txnNumber"]) == (first["lsid"], first["txnNumber"])
+    assert retry["documents"] == first["documents"]
+    assert first["documents"][0]["_id"] == response.json()["id"]
+
+
+def test_the_client_serves_a_second_test_client_after_the_first_closed_its_loop(
+    start_mongod, make_settings
+):
+    server = start_mongod()
+    app = create_app(make_settings(mongo_url=mongo_url(server.port), mongo_timeout_ms=TIMEOUT_MS))
+    for _ in range(2):
+        with TestClient(app) as client:
+            assert client.get("/api/status").status_code == 200
+
+
+def test_the_client_serves_requests_that_each_run_on_a_new_event_loop(start_mongod, make_settings):
+    server = start_mongod()
+    app = create_app(make_settings(mongo_url=mongo_url(server.port), mongo_timeout_ms=TIMEOUT_MS))
+    client = TestClient(app)  # outside `with`: no lifespan, and a new event loop per request
+    try:
+        assert client.get("/api/status").status_code == 200
+        assert client.get("/api/status").status_code == 200
+    finally:
+        with TestClient(app):
+            pass  # the lifespan's shutdown closes the client the requests left open
+
+
+def test_no_client_and_no_connection_exist_until_a_request_needs_the_database(
+    start_mongod, make_client
+):
+    server = start_mongod()
+    client = make_client(mongo_url=mongo_url(server.port), mongo_timeout_ms=TIMEOUT_MS)
+    mongo = client.app.state.mongo
+    assert mongo._client is None
+    assert client.get("/api/").status_code == 200
+    assert mongo._client is None
+    assert server.requests_count == 0  # a driver connection opens with a handshake request
+
+    assert client.get("/api/status").status_code == 200
+    assert mongo._client is not None
+    assert server.requests_count > 0
+
+
+FAULTS = ["refused", "silent", "cut_off"]
+
+
+@pytest.fixture
+def faulty_port(request, start_mongod, never_answer) -> int:
+    """A port where the database refuses the connection, never answers, or hangs up."""
+    if request.param == "refused":
+        return free_port()
+    server = start_mongod()
+    fault = never_answer if request.param == "silent" else lambda insert: insert.hangup()
+    server.autoresponds(OpMsg("insert", STATUS_CHECKS), fault)
+    return server.port
+
+
+@pytest.mark.parametrize("faulty_port", FAULTS, indirect=True)
+def test_the_password_in_mongo_url_is_in_no_response_and_no_log_line(
+    faulty_port, make_client, capfd, caplog
+):
+    client = make_client(mongo_url=mongo_url(faulty_port), mongo_timeout_ms=TIMEOUT_MS)
+
+    response = post(client)
+    assert response.status_code == 503
+    assert SECRET not in response.text
+    assert SECRET not in str(response.headers.raw)
+    out, err = capfd.readouterr()
+    assert "database unavailable" in err  # what the backend logger wrote to stderr
+    assert SECRET not in out + err
+    assert "database unavailable" in caplog.text  # every logger's records, before formatting
+    assert SECRET not in caplog.text
