@@ -1,0 +1,252 @@
+"""`make bench`: cold start, import time, bundle size and throughput, each beside a floor.
+
+The floor is a minimal FastAPI app with one constant route, built and run exactly like this one
+(the same `vercel build`, the same Vercel runtime, the same uvicorn), measured in the same run,
+alternating with the app, so a noisy machine moves both. Figures are medians; the targets are
+ratios. Writes the same figures to bench.json (or --json PATH); exits 1 when a target is missed.
+"""
+
+import argparse
+import asyncio
+import http.client
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from scripts.vercel_local import build, invoke
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+FLOOR_APP = """from fastapi import FastAPI
+
+app = FastAPI()
+
+
+@app.get("/api/")
+async def read_root() -> dict[str, str]:
+    return {"message": "Hello World"}
+"""
+
+TARGETS = {  # figure: (bound, "max" | "min"), as a ratio app / floor
+    "cold_start_s": (1.10, "max"),
+    "bundle_mb": (1.5, "max"),
+    "root_rps": (0.8, "min"),
+}
+
+
+def make_floor(work: Path) -> Path:
+    """A project with only the floor app, laid out and configured like this one."""
+    floor = work / "floor"
+    (floor / "api").mkdir(parents=True)
+    (floor / "public").mkdir()
+    (floor / "api" / "index.py").write_text(FLOOR_APP)
+    fastapi = re.search(r"^fastapi\S*", (ROOT / "requirements.txt").read_text(), re.M)
+    assert fastapi, "requirements.txt names no fastapi"
+    (floor / "requirements.txt").write_text(fastapi[0] + "\n")
+    for name in (".python-version", "vercel.json", ".gitignore", "public/index.html"):
+        (floor / name).write_text((ROOT / name).read_text())
+    subprocess.run(["git", "init", "-q"], cwd=floor, check=True)
+    return floor
+
+
+def bundle_mb(function: Path) -> float:
+    return sum(f.stat().st_size for f in function.rglob("*") if f.is_file()) / 1e6
+
+
+def cold_start_s(function: Path) -> float:
+    """Import of the built function plus its first `GET /api/`, under Vercel's runtime."""
+    run = invoke(function, [{"method": "GET", "path": "/api/"}], {"VERCEL": "1"})
+    assert run.responses[0]["status"] == 200, run.responses[0]
+    return run.import_seconds + run.responses[0]["seconds"]
+
+
+def import_ms(module: str, cwd: Path) -> float:
+    """`python -X importtime -c 'import module'`: the module's cumulative microseconds, in ms."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MONGO_URL": ""},
+        check=True,
+    )
+    for line in result.stderr.splitlines():
+        fields = [field.strip() for field in line.split("|")]
+        if len(fields) == 3 and fields[2] == module:
+            return int(fields[1]) / 1000
+    raise RuntimeError(f"no importtime line for {module}:\n{result.stderr[-2000:]}")
+
+
+def heaviest_imports(module: str, count: int = 8) -> list[tuple[str, float]]:
+    """Import time of `module` and all it pulls in, summed by top-level package (self ms)."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MONGO_URL": ""},
+        check=True,
+    )
+    by_package: dict[str, float] = {}
+    for line in result.stderr.splitlines():
+        fields = line.split("|")
+        if len(fields) == 3 and fields[0].startswith("import time:") and "[us]" not in line:
+            package = fields[2].strip().split(".")[0]
+            self_us = int(fields[0].removeprefix("import time:"))
+            by_package[package] = by_package.get(package, 0) + self_us / 1000
+    return sorted(by_package.items(), key=lambda item: -item[1])[:count]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def _hammer(port: int, path: str, seconds: float, connections: int) -> list[float]:
+    """Keep-alive GETs on `connections` sockets for `seconds`; the latency of each."""
+    request = f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while (started := time.perf_counter()) < deadline:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = re.search(rb"(?im)^content-length: *(\d+)", head)
+            await reader.readexactly(int(length[1]) if length else 0)
+            if not head.startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(f"{path} answered {head.splitlines()[0]!r}")
+            latencies.append(time.perf_counter() - started)
+        writer.close()
+
+    await asyncio.gather(*(connection() for _ in range(connections)))
+    return latencies
+
+
+def throughput(project: Path, path: str, seconds: float) -> dict[str, float]:
+    """Requests per second and p50/p99 latency of `path` on uvicorn serving api.index:app."""
+    port = free_port()
+    env = {**os.environ, "MONGO_URL": ""}
+    command = [str(VENV_BIN / "uvicorn"), "api.index:app", "--port", str(port), "--no-access-log"]
+    with subprocess.Popen(
+        command, cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    ) as server:
+        try:
+            for _ in range(100):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            if path.startswith("/api/status"):
+                _seed(port, 100)
+            asyncio.run(_hammer(port, path, 0.5, 8))  # warm-up
+            latencies = sorted(asyncio.run(_hammer(port, path, seconds, 16)))
+        finally:
+            server.terminate()
+    return {
+        "rps": len(latencies) / seconds,
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+    }
+
+
+def _seed(port: int, count: int) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", port)
+    for i in range(count):
+        body = json.dumps({"client_name": f"bench-{i}"})
+        connection.request("POST", "/api/status", body, {"content-type": "application/json"})
+        response = connection.getresponse()
+        response.read()
+        assert response.status == 201, response.status
+    connection.close()
+
+
+def paired(runs: int, measure: Callable[[str], float]) -> dict[str, float]:
+    """Median of `runs` alternating measurements of app and floor, and the median ratio."""
+    app, floor = [], []
+    for _ in range(runs):
+        app.append(measure("app"))
+        floor.append(measure("floor"))
+    ratios = [a / f for a, f in zip(app, floor, strict=True)]
+    return {
+        "app": statistics.median(app),
+        "floor": statistics.median(floor),
+        "ratio": statistics.median(ratios),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15, help="paired runs per figure")
+    parser.add_argument("--seconds", type=float, default=3.0, help="per throughput run")
+    parser.add_argument("--json", type=Path, default=ROOT / "bench.json")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        work = Path(tmp)
+        floor_project = make_floor(work)
+        print("building the app and the floor with the Vercel CLI...", file=sys.stderr)
+        functions = {
+            "app": build(ROOT, work / "app-build"),
+            "floor": build(floor_project, work / "floor-build"),
+        }
+        projects = {"app": ROOT, "floor": floor_project}
+
+        figures = {
+            "bundle_mb": {name: bundle_mb(path) for name, path in functions.items()},
+            "cold_start_s": paired(args.runs, lambda name: cold_start_s(functions[name])),
+            "import_ms": paired(args.runs, lambda name: import_ms("api.index", projects[name])),
+        }
+        figures["bundle_mb"]["ratio"] = figures["bundle_mb"]["app"] / figures["bundle_mb"]["floor"]
+        root: dict[str, list[dict[str, float]]] = {name: [] for name in projects}
+        for _ in range(max(3, args.runs // 3)):
+            for name, project in projects.items():
+                root[name].append(throughput(project, "/api/", args.seconds))
+        for key in ("rps", "p50_ms", "p99_ms"):
+            app = statistics.median(run[key] for run in root["app"])
+            floor = statistics.median(run[key] for run in root["floor"])
+            figures[f"root_{key}"] = {"app": app, "floor": floor, "ratio": app / floor}
+        listing = [throughput(ROOT, "/api/status?limit=20", args.seconds) for _ in range(3)]
+        for key in ("rps", "p50_ms", "p99_ms"):
+            figures[f"status_{key}"] = {"app": statistics.median(run[key] for run in listing)}
+        heaviest = heaviest_imports("api.index")
+
+    failed = report(figures, heaviest)
+    args.json.write_text(json.dumps({"figures": figures, "heaviest_imports": heaviest}, indent=2))
+    print(f"\nwritten to {args.json}")
+    return 1 if failed else 0
+
+
+def report(figures: dict[str, dict[str, float]], heaviest: list[tuple[str, float]]) -> bool:
+    print(f"\n{'figure':<24}{'app':>12}{'floor':>12}{'ratio':>9}  target")
+    failed = False
+    for name, row in figures.items():
+        bound, kind = TARGETS.get(name, (None, ""))
+        verdict = ""
+        if bound is not None:
+            ok = row["ratio"] <= bound if kind == "max" else row["ratio"] >= bound
+            failed |= not ok
+            verdict = f"{'<=' if kind == 'max' else '>='} {bound}  {'ok' if ok else 'MISSED'}"
+        floor = f"{row['floor']:>12.3f}" if "floor" in row else f"{'':>12}"
+        ratio = f"{row['ratio']:>9.3f}" if "ratio" in row else f"{'':>9}"
+        print(f"{name:<24}{row['app']:>12.3f}{floor}{ratio}  {verdict}")
+    print("\nimport time of api.index by package (ms, with bytecode; the bundle has none):")
+    for module, ms in heaviest:
+        print(f"  {module:<28}{ms:>8.1f}")
+    return failed
+
+
+if __name__ == "__main__":
+    sys.exit(main())
