@@ -39,7 +39,7 @@ format: $(VENV)
 	.venv/bin/ruff format .
 
 loadtest: $(VENV)
-	.venv/bin/python scripts/loadtest.py
+	.venv/bin/python -m scripts.loadtest
 
 bench: $(VENV) $(VERCEL)
 	.venv/bin/python -m scripts.bench

@@ -12,7 +12,6 @@ import http.client
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -21,10 +20,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from scripts.dev_server import dev_server
 from scripts.vercel_local import build, invoke
 
 ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
 
 FLOOR_APP = """from fastapi import FastAPI
 
@@ -69,8 +68,8 @@ def cold_start_s(function: Path) -> float:
     return run.import_seconds + run.responses[0]["seconds"]
 
 
-def import_ms(module: str, cwd: Path) -> float:
-    """`python -X importtime -c 'import module'`: the module's cumulative microseconds, in ms."""
+def _importtime(module: str, cwd: Path) -> list[tuple[int, int, str]]:
+    """`python -X importtime -c 'import module'`: (self µs, cumulative µs, name) per module."""
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", f"import {module}"],
         cwd=cwd,
@@ -79,37 +78,26 @@ def import_ms(module: str, cwd: Path) -> float:
         env={**os.environ, "MONGO_URL": ""},
         check=True,
     )
+    rows = []
     for line in result.stderr.splitlines():
-        fields = [field.strip() for field in line.split("|")]
-        if len(fields) == 3 and fields[2] == module:
-            return int(fields[1]) / 1000
-    raise RuntimeError(f"no importtime line for {module}:\n{result.stderr[-2000:]}")
+        fields = line.removeprefix("import time:").split("|")
+        if len(fields) == 3 and fields[0].strip().isdigit():
+            rows.append((int(fields[0]), int(fields[1]), fields[2].strip()))
+    return rows
+
+
+def import_ms(module: str, cwd: Path) -> float:
+    """The cumulative import time of `module`, in ms."""
+    return next(cum for _, cum, name in _importtime(module, cwd) if name == module) / 1000
 
 
 def heaviest_imports(module: str, count: int = 8) -> list[tuple[str, float]]:
     """Import time of `module` and all it pulls in, summed by top-level package (self ms)."""
-    result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "MONGO_URL": ""},
-        check=True,
-    )
     by_package: dict[str, float] = {}
-    for line in result.stderr.splitlines():
-        fields = line.split("|")
-        if len(fields) == 3 and fields[0].startswith("import time:") and "[us]" not in line:
-            package = fields[2].strip().split(".")[0]
-            self_us = int(fields[0].removeprefix("import time:"))
-            by_package[package] = by_package.get(package, 0) + self_us / 1000
+    for self_us, _, name in _importtime(module, ROOT):
+        package = name.split(".")[0]
+        by_package[package] = by_package.get(package, 0) + self_us / 1000
     return sorted(by_package.items(), key=lambda item: -item[1])[:count]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def _hammer(port: int, path: str, seconds: float, connections: int) -> list[float]:
@@ -134,27 +122,14 @@ async def _hammer(port: int, path: str, seconds: float, connections: int) -> lis
     return latencies
 
 
-def throughput(project: Path, path: str, seconds: float) -> dict[str, float]:
+def throughput(project: Path, path: str, seconds: float, log: Path) -> dict[str, float]:
     """Requests per second and p50/p99 latency of `path` on uvicorn serving api.index:app."""
-    port = free_port()
-    env = {**os.environ, "MONGO_URL": ""}
-    command = [str(VENV_BIN / "uvicorn"), "api.index:app", "--port", str(port), "--no-access-log"]
-    with subprocess.Popen(
-        command, cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    ) as server:
-        try:
-            for _ in range(100):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    time.sleep(0.05)
-            if path.startswith("/api/status"):
-                _seed(port, 100)
-            asyncio.run(_hammer(port, path, 0.5, 8))  # warm-up
-            latencies = sorted(asyncio.run(_hammer(port, path, seconds, 16)))
-        finally:
-            server.terminate()
+    with dev_server(log, project, "api.index:app") as url:
+        port = int(url.rsplit(":", 1)[1])
+        if path.startswith("/api/status"):
+            _seed(port, 100)
+        asyncio.run(_hammer(port, path, 0.5, 8))  # warm-up
+        latencies = sorted(asyncio.run(_hammer(port, path, seconds, 16)))
     return {
         "rps": len(latencies) / seconds,
         "p50_ms": latencies[len(latencies) // 2] * 1000,
@@ -203,6 +178,7 @@ def main() -> int:
             "floor": build(floor_project, work / "floor-build"),
         }
         projects = {"app": ROOT, "floor": floor_project}
+        log = work / "uvicorn.log"
 
         figures = {
             "bundle_mb": {name: bundle_mb(path) for name, path in functions.items()},
@@ -213,12 +189,12 @@ def main() -> int:
         root: dict[str, list[dict[str, float]]] = {name: [] for name in projects}
         for _ in range(max(3, args.runs // 3)):
             for name, project in projects.items():
-                root[name].append(throughput(project, "/api/", args.seconds))
+                root[name].append(throughput(project, "/api/", args.seconds, log))
         for key in ("rps", "p50_ms", "p99_ms"):
             app = statistics.median(run[key] for run in root["app"])
             floor = statistics.median(run[key] for run in root["floor"])
             figures[f"root_{key}"] = {"app": app, "floor": floor, "ratio": app / floor}
-        listing = [throughput(ROOT, "/api/status?limit=20", args.seconds) for _ in range(3)]
+        listing = [throughput(ROOT, "/api/status?limit=20", args.seconds, log) for _ in range(3)]
         for key in ("rps", "p50_ms", "p99_ms"):
             figures[f"status_{key}"] = {"app": statistics.median(run[key] for run in listing)}
         heaviest = heaviest_imports("api.index")

@@ -4,7 +4,7 @@
 free port, loads it for 10 seconds, checks the stored list and stops the server. To load a
 server that is already running (`make dev` in another terminal, or one with MONGO_URL set):
 
-    .venv/bin/python scripts/loadtest.py --url http://127.0.0.1:8000
+    .venv/bin/python -m scripts.loadtest --url http://127.0.0.1:8000
 
 `--seconds` and `--concurrency` set the length and the number of workers. The exit status is 1
 when a create was lost or stored twice, the list is out of order, an idempotent retry got
@@ -17,21 +17,20 @@ import itertools
 import math
 import os
 import random
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import httpx
+
+from scripts.dev_server import dev_server
 
 REPO = Path(__file__).resolve().parent.parent
 CREATE_SHARE = 0.7
@@ -42,7 +41,6 @@ READ_PAGES = 3
 SCAN_LIMIT = 1000
 MAX_SCAN_PAGES = 100_000
 REQUEST_TIMEOUT_SECONDS = 30.0
-STARTUP_SECONDS = 20.0
 
 CREATE = "create"
 CREATE_KEYED = "create, keyed"
@@ -322,66 +320,7 @@ async def run(url: str, seconds: float, concurrency: int, max_requests: int) -> 
     return report(load, verdict, elapsed, concurrency, url)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def dev_server(log: Path) -> Iterator[str]:
-    """The API on a free port, as `make dev` runs it (no reload), with the embedded database."""
-    uvicorn = REPO / ".venv" / "bin" / "uvicorn"
-    if not uvicorn.exists():
-        raise SystemExit(f"{uvicorn} is missing: run `make loadtest`, which creates the venv.")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    # The environment wins over a `.env` file (`vercel env pull` writes both into one), and a
-    # blank MONGO_URL means unset.
-    env = {**os.environ, "MONGO_URL": "", "VERCEL": "0"}
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [
-                uvicorn,
-                "backend.server:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-access-log",
-            ],
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=output,
-        )
-    try:
-        _wait_until_ready(process, url, log)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-
-
-def _wait_until_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"The server exited ({process.returncode}):\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/api/", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    else:
-        raise SystemExit(f"The server did not answer GET /api/ in {STARTUP_SECONDS:.0f} s: {log}")
+def check_embedded(url: str) -> None:
     health = httpx.get(f"{url}/api/health", timeout=5)
     if health.status_code != 200 or health.json().get("database") != "embedded":
         raise SystemExit(f"Expected the embedded database, got {health.status_code} {health.text}")
@@ -409,6 +348,7 @@ def main() -> int:
     passed = False
     try:
         with dev_server(log) as url:
+            check_embedded(url)
             passed = asyncio.run(run(url, *load))
     finally:
         if passed:

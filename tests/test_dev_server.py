@@ -1,53 +1,19 @@
 """The contract over real HTTP, against the server `make dev` runs (uvicorn, embedded database)."""
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
+
+from scripts.dev_server import dev_server
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if k not in {"MONGO_URL", "VERCEL"}}
-    log = (tmp_path_factory.mktemp("dev") / "server.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "backend.server:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-        ],
-        env={**env, "MONGO_URL": ""},
-        stderr=log,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                httpx.get(f"{url}/api/", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with dev_server(tmp_path_factory.mktemp("dev") / "server.log") as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(10)
-        log.close()
 
 
 def test_hello_world(server):
