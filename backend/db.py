@@ -3,7 +3,7 @@
 Motor is imported here and nowhere else, and only when the first database request arrives (it
 costs cold-start time); the routes use pymongo's exception classes, which both drivers share.
 Swapping Motor for PyMongo's `AsyncMongoClient` is a change to this module: construct that
-instead, and await its `close()` in `Mongo.close`.
+instead, and in `Mongo.close` await its `close()` (the embedded store's stays synchronous).
 """
 
 import asyncio
