@@ -1,6 +1,5 @@
 """The one Settings class: environment variables (or a local `.env`), read once per process."""
 
-import os
 from functools import lru_cache
 from typing import Annotated
 
@@ -54,6 +53,7 @@ def load_settings(**overrides: object) -> Settings:
 
 @lru_cache
 def get_settings() -> Settings:
-    # A deployment takes its configuration from Vercel's settings only: a `.env` that slipped
+    # A deployment takes its configuration from the environment only: a `.env` that slipped
     # into the bundle must not quietly become production configuration.
-    return load_settings(_env_file=None if os.environ.get("VERCEL") else ".env")
+    from_environment = load_settings(_env_file=None)
+    return from_environment if from_environment.vercel else load_settings()

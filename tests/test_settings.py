@@ -88,3 +88,14 @@ def test_a_deployment_ignores_a_dotenv_file(monkeypatch, tmp_path):
     get_settings.cache_clear()
     assert get_settings().mongo_url is None
     get_settings.cache_clear()
+
+
+def test_vercel_0_is_local_and_reads_the_dotenv_file(monkeypatch, tmp_path):
+    from backend.settings import get_settings
+
+    (tmp_path / ".env").write_text("DB_NAME=from_file\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VERCEL", "0")
+    get_settings.cache_clear()
+    assert get_settings().db_name == "from_file"
+    get_settings.cache_clear()
