@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import traceback
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -54,6 +55,7 @@ def _fallback_app(cause: str) -> ASGIApp:
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
         (b"cache-control", b"no-store"),
+        (b"x-content-type-options", b"nosniff"),
     ]
 
     async def fallback(scope: Scope, receive: Any, send: Any) -> None:
@@ -62,7 +64,13 @@ def _fallback_app(cause: str) -> ASGIApp:
                 await send({"type": "lifespan.startup.complete"})
             await send({"type": "lifespan.shutdown.complete"})
         elif scope["type"] == "http":
-            await send({"type": "http.response.start", "status": 503, "headers": headers})
+            request_id = (b"x-request-id", uuid.uuid4().hex.encode())
+            start = {
+                "type": "http.response.start",
+                "status": 503,
+                "headers": [*headers, request_id],
+            }
+            await send(start)
             await send({"type": "http.response.body", "body": body})
 
     return fallback

@@ -7,7 +7,6 @@ instead, and in `Mongo.close` await its `close()` (the embedded store's stays sy
 """
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -23,8 +22,6 @@ if TYPE_CHECKING:
 STATUS_CHECKS = "status_checks"
 IDEMPOTENCY_KEYS = "idempotency_keys"
 IDEMPOTENCY_KEY_TTL_SECONDS = 24 * 60 * 60
-
-logger = logging.getLogger("backend")
 
 
 class Mongo:
@@ -86,7 +83,7 @@ class Mongo:
         from motor.motor_asyncio import AsyncIOMotorClient
         from pymongo.errors import PyMongoError
 
-        url = settings.mongo_url.get_secret_value()
+        url = settings.mongo_url_value
         timeout_ms = settings.mongo_timeout_ms
         try:
             return AsyncIOMotorClient(
@@ -99,12 +96,12 @@ class Mongo:
                 tz_aware=True,
                 appname="fastapi-vercel-mongodb",
             )
-        except (PyMongoError, ValueError) as exc:
+        except (PyMongoError, ValueError, OSError) as exc:
             raise DatabaseUnavailable(
                 f"MONGO_URL is not a valid MongoDB connection string "
                 f"({type(exc).__name__}: {redact(str(exc), url)}). Expected "
-                "mongodb://user:password@host:port/ or mongodb+srv://user:password@cluster/, "
-                "with special characters in the password percent-encoded."
+                "mongodb://HOST:PORT/ or mongodb+srv://CLUSTER/, with USER:PASSWORD@ before the "
+                "host and special characters in the password percent-encoded."
             ) from None
 
 
@@ -138,15 +135,15 @@ def _as_unavailable(exc: Exception, settings: Settings) -> DatabaseUnavailable |
             f"The connection to the database failed ({name}). It is retried on the next "
             "request; if it persists, check the server and MONGO_URL."
         )
-    if isinstance(exc, OperationFailure) and exc.code in (13, 18):
+    # 18 AuthenticationFailed, 13 Unauthorized; Atlas answers a bad password with 8000.
+    if isinstance(exc, OperationFailure) and exc.code in (13, 18, 8000):
         return DatabaseUnavailable(
             f"The database rejected the credentials in MONGO_URL ({name}, code {exc.code}). "
             "Check the user name, the password (percent-encoded) and the user's roles."
         )
     if isinstance(exc, ConfigurationError):
-        secret = settings.mongo_url.get_secret_value() if settings.mongo_url else None
         return DatabaseUnavailable(
-            f"MONGO_URL could not be used ({name}: {redact(str(exc), secret)})."
+            f"MONGO_URL could not be used ({name}: {redact(str(exc), settings.mongo_url_value)})."
         )
     return None
 

@@ -5,14 +5,11 @@ Exception
 └── DatabaseUnavailable   the database cannot serve this request (503)
 """
 
-import logging
-
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException
 
-logger = logging.getLogger("backend")
+from backend.log import logger
 
 
 class SettingsError(Exception):
@@ -21,10 +18,6 @@ class SettingsError(Exception):
 
 class DatabaseUnavailable(Exception):
     """The database cannot serve this request; the message says why and what to do."""
-
-
-async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
-    return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -39,6 +32,5 @@ async def _database_unavailable(request: Request, exc: DatabaseUnavailable) -> J
 
 
 def add_exception_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DatabaseUnavailable, _database_unavailable)

@@ -35,8 +35,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    url = settings.mongo_url.get_secret_value() if settings.mongo_url else None
-    configure_logging(url)
+    configure_logging(settings.mongo_url_value)
 
     app = FastAPI(
         title="FastAPI + MongoDB on Vercel",

@@ -15,9 +15,16 @@ class Settings(BaseSettings):
     mongo_url: SecretStr | None = None
     db_name: str = Field("app", min_length=1, max_length=63, pattern=r'^[^/\\. "$*<>:|?]+$')
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ("*",)
-    mongo_timeout_ms: int = Field(5000, ge=100, le=60_000)
+    # At most four operations run one after another in a request (index creation on a new
+    # client, then a keyed create's three): 4 x 7 s stays under vercel.json's maxDuration 30 s.
+    mongo_timeout_ms: int = Field(5000, ge=100, le=7_000)
     mongo_max_pool_size: int = Field(10, ge=1, le=500)
     vercel: bool = False
+
+    @property
+    def mongo_url_value(self) -> str | None:
+        """The connection string itself: for the driver and for masking, never for display."""
+        return self.mongo_url.get_secret_value() if self.mongo_url else None
 
     @field_validator("mongo_url", mode="before")
     @classmethod

@@ -3,7 +3,8 @@
 The floor is a minimal FastAPI app with one constant route, built and run exactly like this one
 (the same `vercel build`, the same Vercel runtime, the same uvicorn), measured in the same run,
 alternating with the app, so a noisy machine moves both. Figures are medians; the targets are
-ratios. Writes the same figures to bench.json (or --json PATH); exits 1 when a target is missed.
+ratios. Writes the same figures to .tools/bench.json (git-ignored, never deployed; or --json
+PATH); exits 1 when a target is missed.
 """
 
 import argparse
@@ -166,7 +167,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15, help="paired runs per figure")
     parser.add_argument("--seconds", type=float, default=3.0, help="per throughput run")
-    parser.add_argument("--json", type=Path, default=ROOT / "bench.json")
+    parser.add_argument("--json", type=Path, default=ROOT / ".tools" / "bench.json")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:

@@ -105,8 +105,8 @@ def build(project: Path, work: Path, patch: Callable[[Path], None] | None = None
     _copy_project(project, src)
     if patch is not None:
         patch(src)
-    (src / ".env").write_text(LOCAL_ENV)
-    (src / ".env.local").write_text(LOCAL_ENV)
+    for name in (".env", ".env.local", ".envrc"):  # what developers keep secrets in
+        (src / name).write_text(LOCAL_ENV)
     (src / ".vercel").mkdir(exist_ok=True)
     (src / ".vercel" / "project.json").write_text(json.dumps(PROJECT_JSON))
 

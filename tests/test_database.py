@@ -86,6 +86,7 @@ def test_vercel_without_mongo_url_logs_an_error_at_startup(make_client, capfd):
         f"mongodb://admin:{SECRET}@db.example.com:99999/",
         f"mongodb://admin:p@{SECRET}@db.example.com/",
         f"http://admin:{SECRET}@db.example.com/",
+        f"mongodb://admin:{SECRET}@db.example.com/?tls=true&tlsCertificateKeyFile=/no/such.pem",
     ],
 )
 def test_a_malformed_mongo_url_is_a_503_naming_the_cause_not_the_secret(make_client, capfd, url):
@@ -121,7 +122,7 @@ def test_a_database_failure_leaves_the_routes_that_do_not_need_it_working(make_c
     assert client.get("/api/openapi.json").status_code == 200
 
 
-@pytest.mark.parametrize("code", [13, 18])
+@pytest.mark.parametrize("code", [13, 18, 8000])
 def test_rejected_credentials_are_a_503_saying_so(make_settings, code):
     from pymongo.errors import OperationFailure
 

@@ -97,3 +97,16 @@ def test_keys_expire_after_a_day(app, client):
 
     assert IDEMPOTENCY_KEY_TTL_SECONDS == 24 * 60 * 60
     assert ([("created_at", 1)], IDEMPOTENCY_KEY_TTL_SECONDS) in client.portal.call(ttl_indexes)
+
+
+def test_a_key_that_expires_during_its_request_is_409(app, client, monkeypatch):
+    post(client)
+    import mongomock_motor
+
+    async def expired(self, *args, **kwargs):
+        return None  # the TTL monitor removed the key between the insert and this read
+
+    monkeypatch.setattr(mongomock_motor.AsyncMongoMockCollection, "find_one", expired)
+    response = post(client)
+    assert response.status_code == 409
+    assert "retry" in response.json()["detail"]

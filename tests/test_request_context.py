@@ -42,7 +42,7 @@ def test_each_request_logs_one_json_line(client, capfd):
     [line] = log_lines(capfd)
     assert line["request_id"] == response.headers["x-request-id"] == VERCEL_ID
     assert (line["method"], line["path"], line["status"]) == ("POST", "/api/status", 201)
-    assert line["duration_ms"] >= 0
+    assert isinstance(line["duration_ms"], float)
     assert line["level"] == "info"
 
 

@@ -48,6 +48,7 @@ def test_a_blank_mongo_url_means_unset(monkeypatch):
     [
         ("MONGO_TIMEOUT_MS", "abc"),
         ("MONGO_TIMEOUT_MS", "0"),
+        ("MONGO_TIMEOUT_MS", "8000"),
         ("MONGO_MAX_POOL_SIZE", "-1"),
         ("DB_NAME", "has/slash"),
         ("DB_NAME", "has.dot"),

@@ -9,6 +9,17 @@ import pytest
 LINK_NEXT = re.compile(r'^<(?P<url>[^>]+)>; rel="next"$')
 
 
+@pytest.fixture
+def ticking_clock(monkeypatch):
+    """Each status check a millisecond after the last: creation order is then timestamp order
+    (two created within one real millisecond are ordered by their random ids)."""
+    from backend.routes import status
+
+    ticks = iter(range(1_000_000))
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    monkeypatch.setattr(status, "_now", lambda: start + timedelta(milliseconds=next(ticks)))
+
+
 def create(client, name="probe", **kwargs):
     return client.post("/api/status", json={"client_name": name}, **kwargs)
 
@@ -100,15 +111,14 @@ def test_post_status_refuses_chunked_bodies_over_64_kib(client):
 
 
 def test_post_status_accepts_a_body_just_under_64_kib(client):
-    body = b'{"client_name": "x"' + b" " * (64 * 1024 - 21) + b"}"
-    assert len(body) <= 64 * 1024
+    body = b'{"client_name": "x"' + b" " * (64 * 1024 - 21) + b"}"  # 65,535 bytes
     response = client.post(
         "/api/status", content=body, headers={"content-type": "application/json"}
     )
     assert response.status_code == 201
 
 
-def test_get_status_lists_newest_first(client):
+def test_get_status_lists_newest_first(client, ticking_clock):
     names = [create(client, f"n{i}").json()["client_name"] for i in range(5)]
     listed = client.get("/api/status").json()
     assert [item["client_name"] for item in listed] == names[::-1]
@@ -137,7 +147,7 @@ def test_get_status_has_no_link_when_everything_fits(client):
     assert "link" not in response.headers
 
 
-def test_get_status_link_next_leads_to_the_next_page(client):
+def test_get_status_link_next_leads_to_the_next_page(client, ticking_clock):
     ids = [create(client, f"n{i}").json()["id"] for i in range(5)]
     first = client.get("/api/status", params={"limit": 2})
     second = client.get(next_url(first))
@@ -146,7 +156,7 @@ def test_get_status_link_next_leads_to_the_next_page(client):
     assert "limit=2" in next_url(first)
 
 
-def test_following_links_visits_every_item_once_while_items_arrive(client):
+def test_following_links_visits_every_item_once_while_items_arrive(client, ticking_clock):
     created = [create(client, f"old{i}").json()["id"] for i in range(23)]
     seen, url = [], "/api/status?limit=4"
     while url:

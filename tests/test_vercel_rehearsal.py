@@ -15,6 +15,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "Rehearsal-S3cret-Pw"
 TIMEOUT_MS = 1000
+SLACK_S = 4  # cold imports of Motor and pymongo, compiled from source, on 2 shared cores
 JSON_HEADERS = {"content-type": "application/json"}
 
 
@@ -148,7 +149,7 @@ def test_database_routes_answer_503_naming_mongo_url(no_database, name):
     detail = response["json"]["detail"]
     assert "MONGO_URL is not set" in detail
     assert "Environment Variables" in detail  # where to set it on Vercel
-    assert response["seconds"] < 2
+    assert response["seconds"] < SLACK_S  # no database wait: far below any timeout
 
 
 def test_an_unknown_route_is_a_json_404(no_database):
@@ -187,7 +188,7 @@ def test_health_answers_503_after_the_timeout(unreachable):
     health = unreachable["health"]
     assert health["status"] == 503
     assert f"did not answer within MONGO_TIMEOUT_MS={TIMEOUT_MS}" in health["json"]["detail"]
-    assert health["seconds"] < TIMEOUT_MS / 1000 + 2
+    assert health["seconds"] < TIMEOUT_MS / 1000 + SLACK_S
 
 
 def test_an_unreachable_database_leaks_no_password(unreachable):
@@ -289,6 +290,7 @@ LEFT_OUT = [
     "scripts",
     ".env",
     ".env.local",
+    ".envrc",
     ".tools",
     ".venv",
     "README.md",
