@@ -122,18 +122,21 @@ def _as_unavailable(exc: Exception, settings: Settings) -> DatabaseUnavailable |
         return DatabaseUnavailable(
             f"The database did not answer within MONGO_TIMEOUT_MS={timeout_ms} ({name}). "
             "Check that MONGO_URL names the right host, that the server is running, and that "
-            "its network access list admits this server (Atlas: Network Access)."
+            "its network access list admits this server (Atlas: Network Access).",
+            transient=True,
         )
     if isinstance(exc, PyMongoError) and exc.timeout:
         # ExecutionTimeout: the server was reached, but the operation ran out of time.
         return DatabaseUnavailable(
             f"The database did not finish within MONGO_TIMEOUT_MS={timeout_ms} ({name}): "
-            "the server is slow or overloaded. Retry, or raise MONGO_TIMEOUT_MS."
+            "the server is slow or overloaded. Retry, or raise MONGO_TIMEOUT_MS.",
+            transient=True,
         )
     if isinstance(exc, ConnectionFailure):
         return DatabaseUnavailable(
             f"The connection to the database failed ({name}). It is retried on the next "
-            "request; if it persists, check the server and MONGO_URL."
+            "request; if it persists, check the server and MONGO_URL.",
+            transient=True,
         )
     # 18 AuthenticationFailed, 13 Unauthorized; Atlas answers a bad password with 8000.
     if isinstance(exc, OperationFailure) and exc.code in (13, 18, 8000):

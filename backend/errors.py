@@ -17,7 +17,15 @@ class SettingsError(Exception):
 
 
 class DatabaseUnavailable(Exception):
-    """The database cannot serve this request; the message says why and what to do."""
+    """The database cannot serve this request; the message says why and what to do.
+
+    A `transient` failure (a timeout, a dropped connection) may pass on a retry: its 503 says
+    when with Retry-After. A configuration problem will not, and gets none.
+    """
+
+    def __init__(self, detail: str, *, transient: bool = False) -> None:
+        super().__init__(detail)
+        self.transient = transient
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -28,7 +36,8 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 async def _database_unavailable(request: Request, exc: DatabaseUnavailable) -> JSONResponse:
     logger.warning("database unavailable: %s", exc)
-    return JSONResponse({"detail": str(exc)}, 503, headers={"Retry-After": "5"})
+    headers = {"Retry-After": "5"} if exc.transient else None
+    return JSONResponse({"detail": str(exc)}, 503, headers=headers)
 
 
 def add_exception_handlers(app: FastAPI) -> None:

@@ -66,6 +66,12 @@ def test_vercel_without_mongo_url_answers_503_naming_the_variable(make_client, p
     assert "MONGO_URL is not set" in response.json()["detail"]
 
 
+def test_a_configuration_503_has_no_retry_after(make_client):
+    response = make_client(vercel=True).get("/api/health")
+    assert response.status_code == 503
+    assert "retry-after" not in response.headers
+
+
 def test_vercel_without_mongo_url_never_uses_the_embedded_database(make_client):
     client = make_client(vercel=True)
     assert client.post("/api/status", json={"client_name": "x"}).status_code == 503
