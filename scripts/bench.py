@@ -21,10 +21,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from scripts.dev_server import dev_server
+from scripts.dev_server import ROOT, dev_server
 from scripts.vercel_local import build, invoke
-
-ROOT = Path(__file__).resolve().parent.parent
 
 FLOOR_APP = """from fastapi import FastAPI
 

@@ -32,7 +32,6 @@ import httpx
 
 from scripts.dev_server import dev_server
 
-REPO = Path(__file__).resolve().parent.parent
 CREATE_SHARE = 0.7
 KEYED_SHARE = 0.2  # of creates: sent with an Idempotency-Key
 RETRIED_SHARE = 0.25  # of keyed creates: sent twice, half in turn and half at the same time

@@ -1,5 +1,6 @@
 """Shared fixtures: settings from only what a test passes, and an app on the embedded store."""
 
+import socket
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -10,6 +11,13 @@ from backend.server import create_app
 from backend.settings import Settings
 
 SECRET = "S3cr3t-Passw0rd"
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (until a test starts a server there)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @pytest.fixture(autouse=True)

@@ -1,19 +1,12 @@
 """Which database the app uses, and what it says when it has none or cannot reach it."""
 
 import json
-import socket
 import sys
 import time
 
 import pytest
 
-from tests.conftest import SECRET
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.conftest import SECRET, free_port
 
 
 def test_unset_mongo_url_uses_the_embedded_database(client):
@@ -107,7 +100,7 @@ def test_a_malformed_mongo_url_is_a_503_naming_the_cause_not_the_secret(make_cli
 @pytest.mark.slow
 def test_an_unreachable_database_is_a_503_within_the_timeout(make_client, capfd):
     client = make_client(
-        mongo_url=f"mongodb://admin:{SECRET}@127.0.0.1:{closed_port()}/", mongo_timeout_ms=300
+        mongo_url=f"mongodb://admin:{SECRET}@127.0.0.1:{free_port()}/", mongo_timeout_ms=300
     )
     started = time.monotonic()
     response = client.get("/api/health")
@@ -121,7 +114,7 @@ def test_an_unreachable_database_is_a_503_within_the_timeout(make_client, capfd)
 
 @pytest.mark.slow
 def test_a_database_failure_leaves_the_routes_that_do_not_need_it_working(make_client):
-    client = make_client(mongo_url=f"mongodb://127.0.0.1:{closed_port()}/", mongo_timeout_ms=200)
+    client = make_client(mongo_url=f"mongodb://127.0.0.1:{free_port()}/", mongo_timeout_ms=200)
     assert client.get("/api/health").status_code == 503
     assert client.get("/api/").status_code == 200
     assert client.get("/api/docs").status_code == 200

@@ -6,7 +6,6 @@ travels in MONGO_URL and the driver still sends it, so a leak would still show.
 """
 
 import contextlib
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +18,7 @@ from mockupdb import CommandBase, MockupDB, OpMsg
 
 from backend.db import IDEMPOTENCY_KEYS, STATUS_CHECKS
 from backend.server import create_app
-from tests.conftest import SECRET
+from tests.conftest import SECRET, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -41,12 +40,6 @@ StartMongod = Callable[..., MockupDB]
 def mongo_url(port: int, **options: str) -> str:
     query = urlencode({"authMechanism": "PLAIN", **options})
     return f"mongodb://admin:{SECRET}@127.0.0.1:{port}/?{query}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def post(client: TestClient, name: str = "probe") -> Any:

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from scripts.vercel_local import Invocation, build, invoke
+from scripts.vercel_local import ROOT, Invocation, build, invoke
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
 SECRET = "Rehearsal-S3cret-Pw"
 TIMEOUT_MS = 1000
 SLACK_S = 4  # cold imports of Motor and pymongo, compiled from source, on 2 shared cores
