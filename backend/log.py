@@ -1,12 +1,12 @@
 """JSON log lines on stderr, each with the request id and with MongoDB credentials masked."""
 
+import functools
 import json
 import logging
 import sys
 import time
 import traceback
 from contextvars import ContextVar
-from datetime import UTC, datetime
 from typing import TextIO
 
 from backend.redact import redact
@@ -34,9 +34,21 @@ class _Redact(logging.Filter):
 _ENCODER = json.JSONEncoder(default=str)  # made once: json.dumps(default=...) makes one a call
 
 
+@functools.lru_cache(maxsize=1)
+def _second(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+
+
+def _timestamp(created: float) -> str:
+    """UTC, ISO 8601 to the millisecond: `2026-11-29T07:59:48.249+00:00`."""
+    second = int(created)
+    return f"{_second(second)}.{int((created - second) * 1000):03d}+00:00"
+
+
 def _json_line(created: float, level: str, message: str, **fields: object) -> str:
-    stamp = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
-    return _ENCODER.encode({"time": stamp, "level": level, "message": message, **fields})
+    return _ENCODER.encode(
+        {"time": _timestamp(created), "level": level, "message": message, **fields}
+    )
 
 
 class _JsonFormatter(logging.Formatter):
@@ -47,14 +59,18 @@ class _JsonFormatter(logging.Formatter):
         return _json_line(record.created, record.levelname.lower(), record.getMessage(), **fields)
 
 
-def log_request(**fields: object) -> None:
+def log_request(rid: str, method: str, path: str, status: int, duration_ms: float) -> None:
     """The access line of a request, in the same shape as the `backend` logger's lines.
 
-    Written straight to stderr: through `logging` it cost more than serving `GET /api/` itself
-    (about 50 µs against 45 µs, measured in process). It holds nothing secret to mask.
+    It runs on every request, so it is cheap: written straight to stderr (through `logging` it
+    cost more than serving `GET /api/`) and formatted by hand (a third of `_json_line`'s cost;
+    `json.dumps` escapes the strings). It holds nothing secret to mask.
     """
-    line = _json_line(time.time(), "info", "request", request_id=request_id.get(), **fields)
-    sys.stderr.write(line + "\n")
+    sys.stderr.write(
+        f'{{"time": "{_timestamp(time.time())}", "level": "info", "message": "request", '
+        f'"request_id": {json.dumps(rid)}, "method": {json.dumps(method)}, '
+        f'"path": {json.dumps(path)}, "status": {status}, "duration_ms": {duration_ms}}}\n'
+    )
 
 
 class _StderrHandler(logging.StreamHandler):

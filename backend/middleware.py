@@ -6,6 +6,7 @@ import re
 import time
 
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -58,10 +59,23 @@ class RequestContextMiddleware:
             await JSONResponse({"detail": detail}, 500)(scope, receive, send_with_headers)
         finally:
             duration_ms = round((time.perf_counter() - started) * 1000, 1)
-            log_request(
-                method=scope["method"], path=scope["path"], status=status, duration_ms=duration_ms
-            )
+            log_request(rid, scope["method"], scope["path"], status, duration_ms)
             request_id.reset(token)
+
+
+class BrowserCORSMiddleware(CORSMiddleware):
+    """Starlette's CORSMiddleware, for requests that carry an `Origin` header.
+
+    Only those can be cross-origin browser requests. On the others Starlette would add just
+    `Vary: Origin`, which no cache needs since every response here is `no-store`; skipping it
+    saves about a tenth of the cost of serving `GET /api/` (`make bench`).
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not any(name == b"origin" for name, _ in scope["headers"]):
+            await self.app(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 def _read_headers(scope: Scope) -> tuple[str, int | None]:

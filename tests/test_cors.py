@@ -31,3 +31,11 @@ def test_link_and_request_id_headers_are_exposed_to_browsers(make_client):
     exposed = response.headers["access-control-expose-headers"].lower()
     assert "link" in exposed
     assert "x-request-id" in exposed
+
+
+def test_a_request_without_an_origin_gets_no_cors_headers(make_client):
+    response = make_client().get("/api/")
+    assert not [name for name in response.headers if name.startswith("access-control-")]
+    # Not even `Vary: Origin`: no cache may keep any response of this API.
+    assert "vary" not in response.headers
+    assert response.headers["cache-control"] == "no-store"

@@ -1,6 +1,7 @@
 """Every response carries a request id and safe headers; every request logs one JSON line."""
 
 import json
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -53,3 +54,13 @@ def test_every_log_line_of_a_request_carries_its_id(make_client, capfd):
     lines = log_lines(capfd)
     assert [line["level"] for line in lines] == ["warning", "info"]
     assert {line["request_id"] for line in lines} == {response.headers["x-request-id"]}
+    assert all(list(line)[:4] == ["time", "level", "message", "request_id"] for line in lines)
+    assert all(datetime.fromisoformat(line["time"]).utcoffset() == timedelta(0) for line in lines)
+
+
+def test_the_access_line_stays_json_whatever_the_path(client, capfd):
+    capfd.readouterr()
+    client.get("/api/a%22b%5Cc%C3%A9%01")
+    [line] = log_lines(capfd)
+    assert line["path"] == '/api/a"b\\cé\x01'
+    assert line["status"] == 404

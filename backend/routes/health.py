@@ -5,7 +5,7 @@ from fastapi import APIRouter, Request
 from backend.db import Db
 from backend.models import Health
 
-router = APIRouter(tags=["health"])
+router = APIRouter(prefix="/api", tags=["health"])
 
 
 @router.get("/health", responses={503: {"description": "The database does not answer"}})

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from backend.models import Message
 
-router = APIRouter(tags=["root"])
+router = APIRouter(prefix="/api", tags=["root"])
 
 
 @router.get("/")

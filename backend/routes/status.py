@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from backend.db import IDEMPOTENCY_KEYS, STATUS_CHECKS, Db
 from backend.models import StatusCheckCreate, StatusCheckPublic
 
-router = APIRouter(prefix="/status", tags=["status"])
+router = APIRouter(prefix="/api/status", tags=["status"])
 
 NEWEST_FIRST = [("timestamp", -1), ("_id", -1)]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
