@@ -75,6 +75,18 @@ def python312() -> Path:
     )
 
 
+def function_env(function: Path, env: dict[str, str]) -> dict[str, str]:
+    """The built function's environment (its `.vc-config.json` sets PYTHONPATH, among others),
+    with `env` on top and nothing of this machine's but a PATH."""
+    config = json.loads((function / ".vc-config.json").read_text())
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": tempfile.gettempdir(),
+        **config.get("environment", {}),
+        **env,
+    }
+
+
 def check_prerequisites() -> None:
     """Raise, saying how to install it, when a tool the rehearsal needs is missing."""
     for tool in ("node", "npm"):
@@ -150,18 +162,11 @@ def invoke(
 ) -> Invocation:
     """Import the function in a fresh process, as a cold Lambda does, and send it `requests`
     (`{"method", "path", "headers"?, "body"?}`), one after another."""
-    config = json.loads((function / ".vc-config.json").read_text())
-    child_env = {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": tempfile.gettempdir(),
-        **config.get("environment", {}),
-        **env,
-    }
     try:
         result = subprocess.run(
             [str(python312()), "-S", "-c", _RUNNER],
             cwd=function,
-            env=child_env,
+            env=function_env(function, env),
             input=json.dumps(requests),
             capture_output=True,
             text=True,
