@@ -107,9 +107,14 @@ def check_prerequisites() -> None:
     python312()
 
 
-def build(project: Path, work: Path, patch: Callable[[Path], None] | None = None) -> Path:
-    """`vercel build` a copy of `project` in `work/src`; return the function laid out in
-    `work/function` as it would be deployed."""
+def build(
+    project: Path,
+    work: Path,
+    patch: Callable[[Path], None] | None = None,
+    build_env: dict[str, str] | None = None,
+) -> Path:
+    """`vercel build` a copy of `project` in `work/src`, with `build_env` as the project's build
+    environment variables; return the function laid out in `work/function` as deployed."""
     check_prerequisites()
     src, function = work / "src", work / "function"
     for stale in (src, function):
@@ -126,6 +131,7 @@ def build(project: Path, work: Path, patch: Callable[[Path], None] | None = None
         **os.environ,
         "VERCEL_TELEMETRY_DISABLED": "1",
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        **(build_env or {}),
     }
     result = subprocess.run(
         [str(VERCEL_CLI), "build", "--yes"],
