@@ -310,7 +310,9 @@ def test_the_bundle_leaves_out(function, path):
     assert not (function / path).exists()
 
 
-def test_no_bundled_file_holds_the_local_env_secret(function):
+@pytest.mark.parametrize("built", ["function", "precompiled"])
+def test_no_bundled_file_holds_the_local_env_secret(request, built):
+    function = request.getfixturevalue(built)
     leaking = [
         p for p in function.rglob("*") if p.is_file() and b"LOCAL-ENV-SECRET" in p.read_bytes()
     ]
