@@ -68,7 +68,7 @@ class BrowserCORSMiddleware(CORSMiddleware):
 
     Only those can be cross-origin browser requests. On the others Starlette would add just
     `Vary: Origin`, which no cache needs since every response here is `no-store`; skipping it
-    saves about 5% of the cost of serving `GET /api/` under uvicorn (`make bench`).
+    saves about 5% of the cost of serving `GET /api/` under uvicorn (py-spy).
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

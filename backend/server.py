@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Each router is declared whole (prefix, tags), so its routes go straight onto the app. Since
     # FastAPI 0.137, include_router() keeps a router as a subtree that every request walks:
-    # about 5% of the cost of serving GET /api/ (`make bench`).
+    # about 5% of the cost of serving GET /api/ under uvicorn (py-spy).
     for module in (root, health, status):
         app.router.routes.extend(module.router.routes)
     return app
