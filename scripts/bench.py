@@ -49,9 +49,10 @@ def make_floor(work: Path, name: str = "floor", packages: tuple[str, ...] = ("fa
     floor = work / name
     (floor / "api").mkdir(parents=True)
     (floor / "public").mkdir()
+    requirements = (ROOT / "requirements.txt").read_text()
     pins = []
     for package in packages:
-        pin = re.search(rf"^{package}\S*", (ROOT / "requirements.txt").read_text(), re.M)
+        pin = re.search(rf"^{package}\S*", requirements, re.M)
         assert pin, f"requirements.txt names no {package}"
         pins.append(pin[0] + "\n")
     (floor / "requirements.txt").write_text("".join(pins))
