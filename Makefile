@@ -4,7 +4,7 @@ PORT ?= 8000
 VERCEL_VERSION := 59.25.4
 PYTHON ?= $(shell command -v python3.12 || echo python3)
 VENV := .venv/.installed
-VERCEL := .tools/vercel-$(VERCEL_VERSION)
+VERCEL_CLI := .tools/vercel-$(VERCEL_VERSION)
 
 .PHONY: dev test test-fast lint format bench loadtest clean
 
@@ -16,15 +16,15 @@ $(VENV): requirements.txt requirements-dev.txt
 	.venv/bin/python -m pip install -q -r requirements-dev.txt
 	touch $@
 
-$(VERCEL):
+$(VERCEL_CLI):
 	@command -v npm >/dev/null || { echo "npm is required for the Vercel CLI: install Node.js 20+ (https://nodejs.org)"; exit 1; }
 	npm install --prefix .tools --no-audit --no-fund --loglevel=error vercel@$(VERCEL_VERSION)
 	touch $@
 
 dev: $(VENV)
-	.venv/bin/uvicorn backend.server:app --reload --host 127.0.0.1 --port $(PORT) --no-access-log
+	.venv/bin/python -m harness.dev_server --reload --port $(PORT)
 
-test: $(VENV) $(VERCEL)
+test: $(VENV) $(VERCEL_CLI)
 	.venv/bin/python -m pytest
 
 test-fast: $(VENV)
@@ -41,7 +41,7 @@ format: $(VENV)
 loadtest: $(VENV)
 	.venv/bin/python -m scripts.loadtest
 
-bench: $(VENV) $(VERCEL)
+bench: $(VENV) $(VERCEL_CLI)
 	.venv/bin/python -m scripts.bench
 
 clean:

@@ -21,8 +21,10 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
-from scripts.dev_server import ROOT, dev_server
-from scripts.vercel_local import build, function_env, invoke, python312
+from harness import ROOT
+from harness.dev_server import dev_server
+from harness.rehearsal import build, function_env, invoke, python312
+from harness.stats import percentile
 
 FLOOR_APP = """from fastapi import FastAPI
 
@@ -157,11 +159,10 @@ def throughput(
 
         rps = paired(runs, burst, names=list(projects))
     figures: dict[str, dict[str, float]] = {"rps": rps}
-    for key, quantile in (("p50_ms", 0.5), ("p99_ms", 0.99)):
+    for key, percent in (("p50_ms", 50), ("p99_ms", 99)):
         figures[key] = {}
         for name, values in latencies.items():
-            values.sort()
-            figures[key][name] = values[int(len(values) * quantile)] * 1000
+            figures[key][name] = percentile(sorted(values), percent) * 1000
         if "floor" in figures[key]:
             figures[key]["ratio"] = figures[key]["app"] / figures[key]["floor"]
     return figures

@@ -14,7 +14,6 @@ another id, or any request ended in an unexpected status, a 5xx or a transport e
 import argparse
 import asyncio
 import itertools
-import math
 import os
 import random
 import sys
@@ -30,7 +29,8 @@ from typing import Any, NamedTuple
 
 import httpx
 
-from scripts.dev_server import dev_server
+from harness.dev_server import dev_server
+from harness.stats import percentile
 
 CREATE_SHARE = 0.7
 KEYED_SHARE = 0.2  # of creates: sent with an Idempotency-Key
@@ -211,11 +211,6 @@ def verify(load: Load, listed: list[Item]) -> Verdict:
             newer.order <= older.order for newer, older in itertools.pairwise(listed)
         ),
     )
-
-
-def percentile(sorted_values: list[float], percent: float) -> float:
-    rank = max(1, math.ceil(percent / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
 
 
 def report(load: Load, verdict: Verdict, seconds: float, concurrency: int, url: str) -> bool:

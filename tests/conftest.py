@@ -1,6 +1,5 @@
 """Shared fixtures: settings from only what a test passes, and an app on the embedded store."""
 
-import socket
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -9,15 +8,6 @@ from fastapi.testclient import TestClient
 
 from backend.server import create_app
 from backend.settings import Settings
-
-SECRET = "S3cr3t-Passw0rd"
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on (until a test starts a server there)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,9 @@ import time
 
 import pytest
 
-from tests.conftest import SECRET, free_port
+from harness.net import free_port
+
+SECRET = "S3cr3t-Passw0rd"
 
 
 def test_unset_mongo_url_uses_the_embedded_database(client):

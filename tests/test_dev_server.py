@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from scripts.dev_server import dev_server
+from harness.dev_server import dev_server
 
 pytestmark = pytest.mark.slow
 

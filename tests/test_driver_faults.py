@@ -18,7 +18,9 @@ from mockupdb import CommandBase, MockupDB, OpMsg
 
 from backend.db import IDEMPOTENCY_KEYS, STATUS_CHECKS
 from backend.server import create_app
-from tests.conftest import SECRET, free_port
+from harness.net import free_port
+
+SECRET = "S3cr3t-Passw0rd"
 
 pytestmark = pytest.mark.slow
 

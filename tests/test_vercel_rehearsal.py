@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.vercel_local import ROOT, Invocation, build, invoke
+from harness import ROOT
+from harness.rehearsal import Invocation, build, invoke
 
 pytestmark = pytest.mark.slow
 

@@ -1,8 +1,11 @@
-"""The API on a free port, run as `make dev` runs it (uvicorn, without reload, with the embedded
-database): for the load test, the benchmark and the tests over real HTTP."""
+"""The API as `make dev` runs it (uvicorn on the embedded database unless MONGO_URL is set).
 
+`python -m harness.dev_server --reload` is `make dev`; `dev_server()` starts the same command
+without reload on a free port, for the load test, the benchmark and the tests over real HTTP.
+"""
+
+import argparse
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,23 +15,28 @@ from pathlib import Path
 from urllib.error import URLError
 from urllib.request import urlopen
 
-ROOT = Path(__file__).resolve().parent.parent
+from harness import ROOT
+from harness.net import free_port
+
 STARTUP_SECONDS = 20.0
+
+
+def uvicorn_command(app: str, port: int, *, reload: bool = False) -> list[str]:
+    """The one uvicorn command line: the access line is the app's own, so uvicorn's is off."""
+    command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
+    return [*command, "--no-access-log", *(["--reload"] if reload else [])]
 
 
 @contextmanager
 def dev_server(log: Path, project: Path = ROOT, app: str = "backend.server:app") -> Iterator[str]:
     """Serve `app` from `project`, with its output in `log`; yield its URL once `/api/` answers."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     # The environment wins over a `.env` file, and a blank MONGO_URL means unset.
     env = {**os.environ, "MONGO_URL": "", "VERCEL": "0"}
-    command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [*command, "--no-access-log"],
+            uvicorn_command(app, port),
             cwd=project,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -60,3 +68,16 @@ def _wait_until_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> 
             pass
         time.sleep(0.1)
     raise RuntimeError(f"The server did not answer GET /api/ in {STARTUP_SECONDS:.0f} s: {log}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Serve the API for local development.")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--reload", action="store_true")
+    args = parser.parse_args()
+    command = uvicorn_command("backend.server:app", args.port, reload=args.reload)
+    os.execv(command[0], command)
+
+
+if __name__ == "__main__":
+    main()

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from harness import ROOT
+
 VERCEL_CLI = ROOT / ".tools" / "node_modules" / ".bin" / "vercel"
 VENV_BIN = Path(sys.executable).parent
 LOCAL_ENV = "MONGO_URL=mongodb://leak:LOCAL-ENV-SECRET@127.0.0.1:1/\n"
