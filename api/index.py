@@ -38,7 +38,7 @@ def _redact(text: str) -> str:
     try:
         from backend.redact import redact
 
-        return redact(text, os.environ.get("MONGO_URL"))
+        return redact(text, os.environ.get("MONGO_URL"), os.environ.get("MONGODB_URI"))
     except Exception:
         return "(details withheld: backend/redact.py failed to load too)"
 

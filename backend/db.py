@@ -1,76 +1,88 @@
-"""The MongoDB client: created on first use, one per event loop, behind the `Db` dependency.
+"""The MongoDB client: created on first use, one per event loop, behind the `Db` dependency; and
+what each driver failure means for the user (a 503 that says what to do).
 
-Motor is imported here and nowhere else, and only when the first database request arrives (it
-costs cold-start time); the routes use pymongo's exception classes, which both drivers share.
-Swapping Motor for PyMongo's `AsyncMongoClient` is a change to this module: construct that
-instead, and in `Mongo.close` await its `close()` (the embedded store's stays synchronous).
+`MONGO_DRIVER` picks Motor (the default) or PyMongo's `AsyncMongoClient`, its successor; the
+embedded store (mongomock-motor) stands in locally when no connection string is set. Each is
+imported on the first database request, not at start-up: they cost cold-start time. The routes
+see only the database object, whose API the three share, and pymongo's exception classes.
 """
 
 import asyncio
-from collections.abc import AsyncIterator
+import inspect
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
 
 from backend.errors import DatabaseUnavailable
+from backend.log import logger
 from backend.redact import redact
 from backend.settings import Settings
 
 if TYPE_CHECKING:
     from motor.motor_asyncio import AsyncIOMotorDatabase
 
-STATUS_CHECKS = "status_checks"
-IDEMPOTENCY_KEYS = "idempotency_keys"
-IDEMPOTENCY_KEY_TTL_SECONDS = 24 * 60 * 60
+# Pooled connections idle this long are dropped, and the driver checks it when it takes one from
+# the pool: after Vercel resumed a suspended instance, a connection the server or the network
+# closed meanwhile is replaced instead of failing a request (Vercel suggests ~5 s for pools).
+MAX_IDLE_TIME_MS = 5_000
 
 
 class Mongo:
-    """Owns the client. `database()` hands out the one that serves the running event loop."""
+    """Owns the client. `database()` hands out the one that serves the running event loop,
+    after `prepare` (index creation) has run once for it."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, prepare: Callable[[Any], Awaitable[None]] | None = None
+    ) -> None:
         self.settings = settings
+        self.mode = settings.database_mode
+        self.driver = "mongomock" if self.mode == "embedded" else settings.mongo_driver
+        self._prepare = prepare
         self._client: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._indexed = False
-
-    @property
-    def embedded(self) -> bool:
-        """True when the in-memory store stands in for MongoDB (local, MONGO_URL unset)."""
-        return self.settings.mongo_url is None and not self.settings.vercel
+        self._prepared: asyncio.Future[None] | None = None
 
     async def database(self) -> "AsyncIOMotorDatabase":
         # A driver client binds to the loop of its first operation and fails on any other
         # (TestClient blocks, reloads): keep one per loop. The in-memory store is bound to no
         # loop and holds the data, so it is kept.
-        loop = None if self.embedded else asyncio.get_running_loop()
+        loop = None if self.mode == "embedded" else asyncio.get_running_loop()
         if self._client is None or loop is not self._loop:
             await self.close()
-            self._client, self._loop, self._indexed = self._connect(), loop, False
-        db = self._client[self.settings.db_name]
-        if not self._indexed:
-            await asyncio.gather(
-                db[STATUS_CHECKS].create_index([("timestamp", -1), ("_id", -1)]),
-                db[IDEMPOTENCY_KEYS].create_index(
-                    "created_at", expireAfterSeconds=IDEMPOTENCY_KEY_TTL_SECONDS
-                ),
-            )
-            self._indexed = True
+            self._client, self._loop = self._connect(), loop
+        db = self._client[self.settings.database_name]
+        if self._prepare is not None:
+            # Requests that arrive while it runs share one attempt; a failed one is tried again
+            # by the next request.
+            failed = self._prepared is not None and self._prepared.done() and self._failed()
+            if self._prepared is None or failed:
+                self._prepared = asyncio.ensure_future(self._prepare(db))
+            await asyncio.shield(self._prepared)
         return db
 
+    def _failed(self) -> bool:
+        assert self._prepared is not None
+        return self._prepared.cancelled() or self._prepared.exception() is not None
+
     async def close(self) -> None:
-        if self._client is not None:
-            self._client.close()  # AsyncMongoClient: `await self._client.close()`
-            self._client = None
+        client, self._client, self._prepared = self._client, None, None
+        if client is not None:
+            closed = client.close()  # a coroutine in PyMongo's AsyncMongoClient
+            if inspect.isawaitable(closed):
+                await closed
 
     def _connect(self) -> Any:
         settings = self.settings
-        if settings.mongo_url is None:
-            if settings.vercel:
-                raise DatabaseUnavailable(
-                    "MONGO_URL is not set. A Vercel deployment never uses the in-memory "
-                    "database: add MONGO_URL under Project Settings > Environment Variables, "
-                    "then redeploy."
-                )
+        if self.mode == "unconfigured":
+            raise DatabaseUnavailable(
+                "MONGO_URL is not set, nor MONGODB_URI. A Vercel deployment never uses the "
+                "in-memory database: connect the MongoDB Atlas integration (Vercel Marketplace, "
+                "or your project's Storage tab; it sets MONGODB_URI), or add MONGO_URL under "
+                "Project Settings > Environment Variables; then redeploy."
+            )
+        if self.mode == "embedded":
             try:
                 from mongomock_motor import AsyncMongoMockClient
             except ImportError:
@@ -80,32 +92,59 @@ class Mongo:
                 ) from None
             return AsyncMongoMockClient(tz_aware=True)
 
-        from motor.motor_asyncio import AsyncIOMotorClient
         from pymongo.errors import PyMongoError
 
-        url = settings.mongo_url_value
-        timeout_ms = settings.mongo_timeout_ms
+        url, timeout_ms = settings.connection_string, settings.mongo_timeout_ms
         try:
-            return AsyncIOMotorClient(
+            client = _CLIENTS[settings.mongo_driver](
                 url,
                 timeoutMS=timeout_ms,
                 serverSelectionTimeoutMS=timeout_ms,
                 connectTimeoutMS=timeout_ms,
                 maxPoolSize=settings.mongo_max_pool_size,
-                maxIdleTimeMS=60_000,
+                maxIdleTimeMS=MAX_IDLE_TIME_MS,
                 tz_aware=True,
                 appname="fastapi-vercel-mongodb",
             )
         except (PyMongoError, ValueError, OSError) as exc:
             raise DatabaseUnavailable(
-                f"MONGO_URL is not a valid MongoDB connection string "
-                f"({type(exc).__name__}: {redact(str(exc), url)}). Expected "
+                f"{settings.mongo_url_variable} is not a valid MongoDB connection string "
+                f"({type(exc).__name__}: {redact(str(exc), *settings.secrets)}). Expected "
                 "mongodb://HOST:PORT/ or mongodb+srv://CLUSTER/, with USER:PASSWORD@ before the "
                 "host and special characters in the password percent-encoded."
             ) from None
+        logger.info(
+            "database client created: driver %s, database %s, from %s",
+            settings.mongo_driver,
+            settings.database_name,
+            settings.mongo_url_variable,
+        )
+        return client
 
 
-def _as_unavailable(exc: Exception, settings: Settings) -> DatabaseUnavailable | None:
+def _motor_client(url: str, **options: Any) -> Any:
+    # Motor runs every operation on a thread pool sized once, when Motor is first imported, from
+    # MOTOR_MAX_WORKERS (else 5 per CPU: 5 threads on a one-vCPU instance). An operation holds
+    # its thread while it waits for a server or a pooled connection, so a pool smaller than
+    # the concurrent operations queues them behind one another, each its own timeout. Size it
+    # well above MONGO_MAX_POOL_SIZE: idle threads are never started.
+    workers = max(5 * (os.cpu_count() or 1), 4 * options["maxPoolSize"])
+    os.environ.setdefault("MOTOR_MAX_WORKERS", str(workers))
+    from motor.motor_asyncio import AsyncIOMotorClient
+
+    return AsyncIOMotorClient(url, **options)
+
+
+def _pymongo_client(url: str, **options: Any) -> Any:
+    from pymongo import AsyncMongoClient
+
+    return AsyncMongoClient(url, **options)
+
+
+_CLIENTS = {"motor": _motor_client, "pymongo": _pymongo_client}
+
+
+def as_unavailable(exc: Exception, settings: Settings) -> DatabaseUnavailable | None:
     """The 503 a driver failure deserves, or None when it is a bug that should stay a 500."""
     if isinstance(exc, DatabaseUnavailable):
         return exc
@@ -117,11 +156,12 @@ def _as_unavailable(exc: Exception, settings: Settings) -> DatabaseUnavailable |
     )
 
     name = type(exc).__name__
+    variable = settings.mongo_url_variable
     timeout_ms = settings.mongo_timeout_ms
     if isinstance(exc, ConnectionFailure) and exc.timeout:
         return DatabaseUnavailable(
             f"The database did not answer within MONGO_TIMEOUT_MS={timeout_ms} ({name}). "
-            "Check that MONGO_URL names the right host, that the server is running, and that "
+            f"Check that {variable} names the right host, that the server is running, and that "
             "its network access list admits this server (Atlas: Network Access).",
             transient=True,
         )
@@ -135,28 +175,34 @@ def _as_unavailable(exc: Exception, settings: Settings) -> DatabaseUnavailable |
     if isinstance(exc, ConnectionFailure):
         return DatabaseUnavailable(
             f"The connection to the database failed ({name}). It is retried on the next "
-            "request; if it persists, check the server and MONGO_URL.",
+            f"request; if it persists, check the server and {variable}.",
             transient=True,
         )
     # 18 AuthenticationFailed, 13 Unauthorized; Atlas answers a bad password with 8000.
     if isinstance(exc, OperationFailure) and exc.code in (13, 18, 8000):
         return DatabaseUnavailable(
-            f"The database rejected the credentials in MONGO_URL ({name}, code {exc.code}). "
+            f"The database rejected the credentials in {variable} ({name}, code {exc.code}). "
             "Check the user name, the password (percent-encoded) and the user's roles."
         )
     if isinstance(exc, ConfigurationError):
         return DatabaseUnavailable(
-            f"MONGO_URL could not be used ({name}: {redact(str(exc), settings.mongo_url_value)})."
+            f"{variable} could not be used ({name}: {redact(str(exc), *settings.secrets)})."
         )
     return None
 
 
-async def get_db(request: Request) -> AsyncIterator["AsyncIOMotorDatabase"]:
-    mongo: Mongo = request.app.state.mongo
+async def get_mongo(request: Request) -> Mongo:
+    return request.app.state.mongo
+
+
+MongoDep = Annotated[Mongo, Depends(get_mongo)]
+
+
+async def get_db(mongo: MongoDep) -> AsyncIterator["AsyncIOMotorDatabase"]:
     try:
         yield await mongo.database()
     except Exception as exc:
-        unavailable = _as_unavailable(exc, mongo.settings)
+        unavailable = as_unavailable(exc, mongo.settings)
         if unavailable is None:
             raise
         raise unavailable from None

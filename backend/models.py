@@ -26,3 +26,4 @@ class Message(BaseModel):
 class Health(BaseModel):
     status: Literal["ok"]
     database: Literal["mongodb", "embedded"]
+    driver: Literal["motor", "pymongo", "mongomock"]

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from backend import status_store
 from backend.db import Mongo
 from backend.errors import add_exception_handlers
 from backend.log import configure_logging, logger
@@ -21,20 +22,30 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Runs on Vercel too: no network I/O here, nothing that can raise. The client is made on
     # the first request that needs it.
     mongo: Mongo = app.state.mongo
-    if mongo.embedded:
+    settings = mongo.settings
+    if mongo.mode == "embedded":
         logger.warning(
             "MONGO_URL is not set: using the embedded in-memory database. "
             "Its data is lost when the server stops."
         )
-    elif mongo.settings.mongo_url is None:
-        logger.error("MONGO_URL is not set: database routes answer 503 until it is.")
+    elif mongo.mode == "unconfigured":
+        logger.error(
+            "MONGO_URL is not set, nor MONGODB_URI: database routes answer 503 until one is."
+        )
+    elif settings.ignored_variable:
+        logger.warning(
+            "Both MONGO_URL and MONGODB_URI are set, to different values: using MONGO_URL, "
+            "ignoring MONGODB_URI."
+        )
+    else:
+        logger.info("Using the connection string in %s.", settings.mongo_url_variable)
     yield
     await mongo.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging(settings.mongo_url_value)
+    configure_logging(*settings.secrets)
 
     app = FastAPI(
         title="FastAPI + MongoDB on Vercel",
@@ -44,7 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
-    app.state.mongo = Mongo(settings)
+    app.state.mongo = Mongo(settings, prepare=status_store.create_indexes)
     add_exception_handlers(app)
 
     any_origin = "*" in settings.cors_origins
@@ -59,11 +70,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestContextMiddleware)
 
-    # Each router is declared whole (prefix, tags), so its routes go straight onto the app. Since
-    # FastAPI 0.137, include_router() keeps a router as a subtree that every request walks:
-    # about 5% of the cost of serving GET /api/ under uvicorn (py-spy).
+    # include_router, not the router's routes appended to the app: only routes made by the app
+    # see its dependency_overrides (tests replace the clock that way).
     for module in (root, health, status):
-        app.router.routes.extend(module.router.routes)
+        app.include_router(module.router)
     return app
 
 

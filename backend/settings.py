@@ -1,19 +1,31 @@
 """The one Settings class: environment variables (or a local `.env`), read once per process."""
 
+import re
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
+from urllib.parse import unquote
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from backend.errors import SettingsError
+
+# What MongoDB accepts as a database name (and what fits in a URL path).
+DB_NAME_PATTERN = r'^[^/\\. "$*<>:|?]{1,63}$'
+DEFAULT_DB_NAME = "app"
+
+DatabaseMode = Literal["embedded", "unconfigured", "mongodb"]
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
     mongo_url: SecretStr | None = None
-    db_name: str = Field("app", min_length=1, max_length=63, pattern=r'^[^/\\. "$*<>:|?]+$')
+    # What Vercel's MongoDB Atlas integration (Marketplace) sets; MONGO_URL wins when both are.
+    mongodb_uri: SecretStr | None = None
+    db_name: str | None = Field(None, pattern=DB_NAME_PATTERN)
+    mongo_driver: Literal["motor", "pymongo"] = "motor"
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ("*",)
     # At most four operations run one after another in a request (index creation on a new
     # client, then a keyed create's three): 4 x 7 s stays under vercel.json's maxDuration 30 s.
@@ -22,11 +34,43 @@ class Settings(BaseSettings):
     vercel: bool = False
 
     @property
-    def mongo_url_value(self) -> str | None:
-        """The connection string itself: for the driver and for masking, never for display."""
-        return self.mongo_url.get_secret_value() if self.mongo_url else None
+    def mongo_url_variable(self) -> str | None:
+        """The variable the connection string comes from: its name is safe to show."""
+        if self.mongo_url is not None:
+            return "MONGO_URL"
+        return "MONGODB_URI" if self.mongodb_uri is not None else None
 
-    @field_validator("mongo_url", mode="before")
+    @property
+    def connection_string(self) -> str | None:
+        """The connection string in use: for the driver and for masking, never for display."""
+        chosen = self.mongo_url or self.mongodb_uri
+        return chosen.get_secret_value() if chosen else None
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every connection string set, in use or not: what masking must hide."""
+        return tuple(s.get_secret_value() for s in (self.mongo_url, self.mongodb_uri) if s)
+
+    @property
+    def ignored_variable(self) -> str | None:
+        """MONGODB_URI when MONGO_URL is set to something else and so wins over it."""
+        if self.mongo_url and self.mongodb_uri and self.mongo_url != self.mongodb_uri:
+            return "MONGODB_URI"
+        return None
+
+    @property
+    def database_mode(self) -> DatabaseMode:
+        """Decided here, once: the in-memory store only locally, never on Vercel."""
+        if self.connection_string is not None:
+            return "mongodb"
+        return "unconfigured" if self.vercel else "embedded"
+
+    @property
+    def database_name(self) -> str:
+        """DB_NAME; else the database named in the connection string's path; else `app`."""
+        return self.db_name or _database_in_path(self.connection_string) or DEFAULT_DB_NAME
+
+    @field_validator("mongo_url", "mongodb_uri", mode="before")
     @classmethod
     def _blank_means_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -45,6 +89,25 @@ class Settings(BaseSettings):
             raise ValueError('list at least one origin, or "*" for any')
         return value
 
+    @model_validator(mode="after")
+    def _database_in_path_is_valid(self) -> "Settings":
+        name = None if self.db_name else _database_in_path(self.connection_string)
+        if name is not None and not re.match(DB_NAME_PATTERN, name):
+            raise ValueError(
+                f"{self.mongo_url_variable}: the database named in its path is not a valid "
+                "MongoDB database name; fix the path, or set DB_NAME"
+            )
+        return self
+
+
+def _database_in_path(url: str | None) -> str | None:
+    """`shop` in `mongodb+srv://u:p@cluster.example.net/shop?retryWrites=true`, split the way
+    PyMongo splits it (the path ends at `?`; a `.` would start a collection name)."""
+    if url is None or "://" not in url:
+        return None
+    _, _, path = url.split("://", 1)[1].partition("?")[0].partition("/")
+    return unquote(path.split(".", 1)[0]) or None
+
 
 def load_settings(**overrides: object) -> Settings:
     """Build Settings, turning a validation error into one message that names each variable."""
@@ -52,10 +115,14 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         # The values are left out on purpose: a misplaced connection string is a secret too.
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(_describe(error) for error in exc.errors())
         raise SettingsError(f"Invalid configuration: {problems}.") from None
+
+
+def _describe(error: ErrorDetails) -> str:
+    variable = ".".join(map(str, error["loc"])).upper()
+    # A check across variables has no location: its message names the variables itself.
+    return f"{variable}: {error['msg']}" if variable else str(error["ctx"]["error"])
 
 
 @lru_cache

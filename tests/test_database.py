@@ -12,7 +12,11 @@ SECRET = "S3cr3t-Passw0rd"
 
 
 def test_unset_mongo_url_uses_the_embedded_database(client):
-    assert client.get("/api/health").json() == {"status": "ok", "database": "embedded"}
+    assert client.get("/api/health").json() == {
+        "status": "ok",
+        "database": "embedded",
+        "driver": "mongomock",
+    }
 
 
 def test_the_embedded_database_warns_at_startup_that_data_is_lost(make_client, capfd):
@@ -59,6 +63,40 @@ def test_vercel_without_mongo_url_answers_503_naming_the_variable(make_client, p
     response = make_client(vercel=True).get(path)
     assert response.status_code == 503
     assert "MONGO_URL is not set" in response.json()["detail"]
+
+
+def test_vercel_without_a_connection_string_says_both_ways_to_fix_it(make_client):
+    detail = make_client(vercel=True).get("/api/health").json()["detail"]
+    assert "add MONGO_URL" in detail
+    assert "connect the MongoDB Atlas integration" in detail
+    assert "MONGODB_URI" in detail
+
+
+def test_a_malformed_mongodb_uri_is_reported_as_mongodb_uri(make_client):
+    client = make_client(mongodb_uri=f"mongodb://admin:{SECRET}@db.example.com:notaport/")
+    detail = client.get("/api/health").json()["detail"]
+    assert detail.startswith("MONGODB_URI is not a valid MongoDB connection string")
+    assert SECRET not in detail
+
+
+def test_both_variables_set_to_different_urls_logs_which_wins_by_name_only(make_client, capfd):
+    make_client(
+        mongo_url=f"mongodb://admin:{SECRET}@db.example.com/",
+        mongodb_uri="mongodb+srv://atlas:AtlasOnlyPw@cluster0.example.net/",
+    )
+    err = capfd.readouterr().err
+    [line] = [json.loads(line) for line in err.splitlines()]
+    assert line["level"] == "warning"
+    assert "using MONGO_URL, ignoring MONGODB_URI" in line["message"]
+    assert SECRET not in err
+    assert "AtlasOnlyPw" not in err
+    assert "db.example.com" not in err
+
+
+def test_the_startup_log_names_the_variable_in_use(make_client, capfd):
+    make_client(mongodb_uri=f"mongodb://admin:{SECRET}@db.example.com/")
+    [line] = [json.loads(line) for line in capfd.readouterr().err.splitlines()]
+    assert line["message"] == "Using the connection string in MONGODB_URI."
 
 
 def test_a_configuration_503_has_no_retry_after(make_client):
@@ -127,16 +165,16 @@ def test_a_database_failure_leaves_the_routes_that_do_not_need_it_working(make_c
 def test_rejected_credentials_are_a_503_saying_so(make_settings, code):
     from pymongo.errors import OperationFailure
 
-    from backend.db import _as_unavailable
+    from backend.db import as_unavailable
 
     error = OperationFailure("Authentication failed.", code)
-    detail = str(_as_unavailable(error, make_settings(mongo_url="mongodb://u:p@h/")))
+    detail = str(as_unavailable(error, make_settings(mongo_url="mongodb://u:p@h/")))
     assert detail.startswith("The database rejected the credentials in MONGO_URL")
 
 
 def test_other_driver_errors_stay_500s(make_settings):
     from pymongo.errors import OperationFailure
 
-    from backend.db import _as_unavailable
+    from backend.db import as_unavailable
 
-    assert _as_unavailable(OperationFailure("bad query", 2), make_settings()) is None
+    assert as_unavailable(OperationFailure("bad query", 2), make_settings()) is None

@@ -16,8 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 from mockupdb import CommandBase, MockupDB, OpMsg
 
-from backend.db import IDEMPOTENCY_KEYS, STATUS_CHECKS
 from backend.server import create_app
+from backend.status_store import IDEMPOTENCY_KEYS, STATUS_CHECKS
 from harness.net import free_port
 
 SECRET = "S3cr3t-Passw0rd"

@@ -9,7 +9,8 @@ from backend.settings import load_settings
 def test_defaults(monkeypatch):
     settings = load_settings(_env_file=None)
     assert settings.mongo_url is None
-    assert settings.db_name == "app"
+    assert settings.database_name == "app"
+    assert settings.mongo_driver == "motor"
     assert settings.cors_origins == ("*",)
     assert settings.mongo_timeout_ms == 5000
     assert settings.mongo_max_pool_size == 10
@@ -52,6 +53,7 @@ def test_a_blank_mongo_url_means_unset(monkeypatch):
         ("MONGO_MAX_POOL_SIZE", "-1"),
         ("DB_NAME", "has/slash"),
         ("DB_NAME", "has.dot"),
+        ("MONGO_DRIVER", "mongo"),
         ("VERCEL", "maybe"),
         ("CORS_ORIGINS", " , "),
     ],
@@ -100,3 +102,76 @@ def test_vercel_0_is_local_and_reads_the_dotenv_file(monkeypatch, tmp_path):
     get_settings.cache_clear()
     assert get_settings().db_name == "from_file"
     get_settings.cache_clear()
+
+
+ATLAS_URI = "mongodb+srv://atlas:AtlasPw123@cluster0.example.mongodb.net/shop?retryWrites=true"
+
+
+def test_mongodb_uri_is_read_when_mongo_url_is_unset(monkeypatch):
+    monkeypatch.setenv("MONGODB_URI", ATLAS_URI)
+    settings = load_settings(_env_file=None)
+    assert settings.connection_string == ATLAS_URI
+    assert settings.mongo_url_variable == "MONGODB_URI"
+    assert settings.database_mode == "mongodb"
+
+
+def test_mongo_url_wins_over_a_different_mongodb_uri(monkeypatch):
+    monkeypatch.setenv("MONGO_URL", "mongodb://db.example.com/")
+    monkeypatch.setenv("MONGODB_URI", ATLAS_URI)
+    settings = load_settings(_env_file=None)
+    assert settings.connection_string == "mongodb://db.example.com/"
+    assert settings.mongo_url_variable == "MONGO_URL"
+    assert settings.ignored_variable == "MONGODB_URI"
+
+
+def test_the_same_url_in_both_variables_ignores_neither(monkeypatch):
+    monkeypatch.setenv("MONGO_URL", ATLAS_URI)
+    monkeypatch.setenv("MONGODB_URI", ATLAS_URI)
+    assert load_settings(_env_file=None).ignored_variable is None
+
+
+def test_both_connection_strings_are_masked_even_the_ignored_one(monkeypatch):
+    monkeypatch.setenv("MONGO_URL", "mongodb://u:MongoUrlPw1@db.example.com/")
+    monkeypatch.setenv("MONGODB_URI", ATLAS_URI)
+    settings = load_settings(_env_file=None)
+    assert set(settings.secrets) == {"mongodb://u:MongoUrlPw1@db.example.com/", ATLAS_URI}
+    assert "AtlasPw123" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("environment", "database"),
+    [
+        ({"MONGODB_URI": ATLAS_URI}, "shop"),
+        ({"MONGODB_URI": ATLAS_URI, "DB_NAME": "prod"}, "prod"),
+        ({"MONGO_URL": "mongodb://h:27017/inventory"}, "inventory"),
+        ({"MONGO_URL": "mongodb://h/sales.orders?tls=true"}, "sales"),
+        ({"MONGO_URL": "mongodb://u:p%2Fq@h/my%2Ddb"}, "my-db"),
+        ({"MONGO_URL": "mongodb+srv://cluster0.example.net/?retryWrites=true"}, "app"),
+        ({"MONGO_URL": "mongodb://h"}, "app"),
+        ({}, "app"),
+    ],
+)
+def test_the_database_is_db_name_else_the_url_path_else_app(monkeypatch, environment, database):
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert load_settings(_env_file=None).database_name == database
+
+
+def test_an_invalid_database_in_the_url_path_names_the_variable_not_the_value(monkeypatch):
+    monkeypatch.setenv("MONGODB_URI", "mongodb://u:SecretPw9@h/bad$name")
+    with pytest.raises(SettingsError, match=r"^Invalid configuration: MONGODB_URI: the data") as e:
+        load_settings(_env_file=None)
+    assert "SecretPw9" not in str(e.value)
+    assert "bad$name" not in str(e.value)
+
+
+@pytest.mark.parametrize("driver", ["motor", "pymongo"])
+def test_mongo_driver_chooses_the_driver(monkeypatch, driver):
+    monkeypatch.setenv("MONGO_DRIVER", driver)
+    assert load_settings(_env_file=None).mongo_driver == driver
+
+
+def test_an_unknown_mongo_driver_names_the_variable_and_the_choices(monkeypatch):
+    monkeypatch.setenv("MONGO_DRIVER", "mongoengine")
+    with pytest.raises(SettingsError, match=r"^Invalid configuration: MONGO_DRIVER: .*'motor'"):
+        load_settings(_env_file=None)

@@ -6,18 +6,20 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from backend.routes.status import get_clock
+
 LINK_NEXT = re.compile(r'^<(?P<url>[^>]+)>; rel="next"$')
 
 
 @pytest.fixture
-def ticking_clock(monkeypatch):
+def ticking_clock(app):
     """Each status check a millisecond after the last: creation order is then timestamp order
     (two created within one real millisecond are ordered by their random ids)."""
-    from backend.routes import status
-
     ticks = iter(range(1_000_000))
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    monkeypatch.setattr(status, "_now", lambda: start + timedelta(milliseconds=next(ticks)))
+    app.dependency_overrides[get_clock] = lambda: (
+        lambda: start + timedelta(milliseconds=next(ticks))
+    )
 
 
 def create(client, name="probe", **kwargs):
@@ -168,11 +170,9 @@ def test_following_links_visits_every_item_once_while_items_arrive(client, ticki
     assert seen == created[::-1]
 
 
-def test_items_with_the_same_timestamp_are_paged_by_id(client, monkeypatch):
-    from backend.routes import status
-
+def test_items_with_the_same_timestamp_are_paged_by_id(app, client):
     frozen = datetime(2026, 1, 1, tzinfo=UTC)
-    monkeypatch.setattr(status, "_now", lambda: frozen)
+    app.dependency_overrides[get_clock] = lambda: lambda: frozen
     ids = sorted((create(client, f"n{i}").json()["id"] for i in range(7)), reverse=True)
     seen, url = [], "/api/status?limit=3"
     while url:
