@@ -34,15 +34,21 @@ MARKER = "\n@@vercel_local@@"
 # Runs in the function's Python: what Lambda does, plus timings and one JSON document out.
 _RUNNER = f"""
 import json, os, sys, time
+from concurrent.futures import ThreadPoolExecutor
 sys.path[0] = os.getcwd()  # Lambda puts the task root first on sys.path
-requests = json.load(sys.stdin)
+requests, concurrent = json.load(sys.stdin)
 started = time.perf_counter()
 import vc__handler__python
 result = {{"import_seconds": time.perf_counter() - started, "responses": []}}
-for request in requests:
+def call(request):
     started = time.perf_counter()
     response = vc__handler__python.vc_handler({{"body": json.dumps(request)}}, None)
-    result["responses"].append({{**response, "seconds": time.perf_counter() - started}})
+    return {{**response, "seconds": time.perf_counter() - started}}
+if concurrent:  # Fluid compute: one instance, every request at once
+    with ThreadPoolExecutor(len(requests)) as pool:
+        result["responses"] = list(pool.map(call, requests))
+else:
+    result["responses"] = [call(request) for request in requests]
 sys.stdout.write({MARKER!r} + json.dumps(result))
 sys.stdout.flush()
 sys.stderr.flush()
@@ -165,16 +171,22 @@ def build(
 
 
 def invoke(
-    function: Path, requests: list[dict[str, Any]], env: dict[str, str], timeout: float = 60
+    function: Path,
+    requests: list[dict[str, Any]],
+    env: dict[str, str],
+    timeout: float = 60,
+    *,
+    concurrent: bool = False,
 ) -> Invocation:
     """Import the function in a fresh process, as a cold Lambda does, and send it `requests`
-    (`{"method", "path", "headers"?, "body"?}`), one after another."""
+    (`{"method", "path", "headers"?, "body"?}`), one after another, or all at once from as
+    many threads (`concurrent`), as Fluid compute sends them into one instance."""
     try:
         result = subprocess.run(
             [str(python312()), "-S", "-c", _RUNNER],
             cwd=function,
             env=function_env(function, env),
-            input=json.dumps(requests),
+            input=json.dumps([requests, concurrent]),
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -1,13 +1,18 @@
-"""Shared fixtures: settings from only what a test passes, and an app on the embedded store."""
+"""Shared fixtures: settings from only what a test passes, an app on the embedded store, and a
+scriptable MongoDB wire-protocol server (mockupdb) for the real drivers."""
 
+import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from mockupdb import CommandBase, MockupDB, OpMsg
 
 from backend.server import create_app
 from backend.settings import Settings
+from backend.status_store import IDEMPOTENCY_KEYS, STATUS_CHECKS
 
 
 @pytest.fixture(autouse=True)
@@ -50,3 +55,51 @@ def app(make_settings: Callable[..., Settings]) -> FastAPI:
 def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def stopping() -> Iterator[list[threading.Thread]]:
+    """Servers stop in the background (mockupdb takes a second each); all have by the end."""
+    threads: list[threading.Thread] = []
+    yield threads
+    for thread in threads:
+        thread.join()
+
+
+@pytest.fixture
+def start_mongod(stopping: list[threading.Thread]) -> Iterator[Callable[..., MockupDB]]:
+    """`start_mongod(port=None, replica_set=None)`: a server that answers the handshake, auth,
+    index builds and endSessions, finds nothing and acknowledges every insert. A test pushes a
+    fault on top with `server.autoresponds(...)` (the newest responder wins) and cancels it to
+    bring the server back."""
+    servers: list[MockupDB] = []
+
+    def start(port: int | None = None, replica_set: str | None = None) -> MockupDB:
+        server = MockupDB(port=port)
+        server.run()
+        servers.append(server)
+        hello: dict[str, Any] = {"ismaster": True, "maxWireVersion": 21}
+        if replica_set is not None:
+            hello |= {
+                "isWritablePrimary": True,
+                "setName": replica_set,
+                "hosts": [f"127.0.0.1:{server.port}"],
+                "logicalSessionTimeoutMinutes": 30,
+            }
+        server.autoresponds(CommandBase("ismaster"), hello)  # case-insensitive: isMaster too
+        server.autoresponds(CommandBase("saslStart"), done=True, conversationId=1, payload=b"")
+        server.autoresponds(lambda request: request.command_name == "endSessions" and request.ok())
+        for collection in (STATUS_CHECKS, IDEMPOTENCY_KEYS):
+            server.autoresponds(OpMsg("createIndexes", collection))
+        server.autoresponds(
+            OpMsg("find", STATUS_CHECKS),
+            cursor={"id": 0, "firstBatch": [], "ns": f"app.{STATUS_CHECKS}"},
+        )
+        server.autoresponds(OpMsg("insert", STATUS_CHECKS), n=1)
+        return server
+
+    yield start
+    for server in servers:
+        thread = threading.Thread(target=server.stop)
+        thread.start()
+        stopping.append(thread)

@@ -355,3 +355,114 @@ def test_a_precompiled_build_serves(precompiled):
     rehearsal = Rehearsal(precompiled, {"root": get("/api/")}, {"VERCEL": "1"})
     assert rehearsal["root"]["status"] == 200
     assert rehearsal["root"]["json"] == {"message": "Hello World"}
+
+
+# The Marketplace's MongoDB Atlas integration sets MONGODB_URI, not MONGO_URL.
+
+
+@pytest.fixture(scope="module")
+def atlas_integration(function: Path, closed_port: int) -> Rehearsal:
+    env = {
+        "VERCEL": "1",
+        "MONGODB_URI": f"mongodb://atlas:{SECRET}@127.0.0.1:{closed_port}/shop?retryWrites=true",
+        "MONGO_TIMEOUT_MS": str(TIMEOUT_MS),
+    }
+    return Rehearsal(function, {"root": get("/api/"), "health": get("/api/health")}, env)
+
+
+def test_mongodb_uri_alone_is_used_not_reported_missing(atlas_integration):
+    health = atlas_integration["health"]
+    assert health["status"] == 503
+    detail = health["json"]["detail"]
+    assert f"did not answer within MONGO_TIMEOUT_MS={TIMEOUT_MS}" in detail
+    assert "MONGODB_URI names the right host" in detail
+    assert "not set" not in detail
+    assert health["seconds"] < TIMEOUT_MS / 1000 + SLACK_S
+
+
+def test_mongodb_uri_leaks_no_password(atlas_integration):
+    assert SECRET not in atlas_integration.everything()
+
+
+# Fluid compute: one instance serves many requests at once, on one event loop.
+
+CONCURRENT = 16
+DRIVERS = ["motor", "pymongo"]
+
+
+def everything_at_once(function: Path, requests: list[dict], env: dict[str, str]) -> Invocation:
+    return invoke(function, requests, env, timeout=30, concurrent=True)
+
+
+def log_lines(invocation: Invocation) -> list[dict]:
+    return [json.loads(line) for line in invocation.stderr.splitlines() if line.startswith("{")]
+
+
+@pytest.fixture(scope="module", params=DRIVERS)
+def fluid_unreachable(request, function: Path, closed_port: int) -> Invocation:
+    env = {
+        "VERCEL": "1",
+        "MONGO_URL": f"mongodb://admin:{SECRET}@127.0.0.1:{closed_port}/",
+        "MONGO_TIMEOUT_MS": str(TIMEOUT_MS),
+        "MONGO_DRIVER": request.param,
+    }
+    requests = [get("/api/health")] * CONCURRENT + [get("/api/")] * 4
+    return everything_at_once(function, requests, env)
+
+
+def test_concurrent_requests_to_an_unreachable_database_wait_in_parallel(fluid_unreachable):
+    health = fluid_unreachable.responses[:CONCURRENT]
+    assert [r["status"] for r in health] == [503] * CONCURRENT
+    assert all("did not answer within" in r["json"]["detail"] for r in health)
+    # Together within about one timeout, not sixteen: nothing queues behind another's wait.
+    assert max(r["seconds"] for r in health) < TIMEOUT_MS / 1000 + SLACK_S
+
+
+def test_the_api_root_answers_fast_while_database_requests_wait(fluid_unreachable):
+    root = fluid_unreachable.responses[CONCURRENT:]
+    assert [r["status"] for r in root] == [200] * len(root)
+    assert max(r["seconds"] for r in root) < TIMEOUT_MS / 1000
+
+
+def test_concurrent_failures_log_no_traceback_and_no_loop_error(fluid_unreachable):
+    assert "Traceback" not in fluid_unreachable.stderr
+    assert "different loop" not in fluid_unreachable.stderr
+    assert "different event loop" not in fluid_unreachable.stderr
+    assert SECRET not in fluid_unreachable.stderr
+
+
+POOL_SIZE = 4
+
+
+@pytest.fixture(params=DRIVERS)
+def fluid_answering(request, function: Path, start_mongod) -> tuple[Invocation, set[int]]:
+    server = start_mongod()
+    ports: set[int] = set()
+
+    def note_connection(command) -> bool:
+        if command.command_name.lower() not in ("ismaster", "hello", "saslstart"):
+            ports.add(command.client_port)
+        return False  # only watching: the next responder answers
+
+    server.autoresponds(note_connection)
+    env = {
+        "VERCEL": "1",
+        "MONGO_URL": f"mongodb://admin:{SECRET}@127.0.0.1:{server.port}/?authMechanism=PLAIN",
+        "MONGO_TIMEOUT_MS": "5000",
+        "MONGO_MAX_POOL_SIZE": str(POOL_SIZE),
+        "MONGO_DRIVER": request.param,
+    }
+    requests = [get("/api/health"), get("/api/status"), post_status()] * 6
+    return everything_at_once(function, requests, env), ports
+
+
+def test_concurrent_requests_all_succeed_on_one_client_within_the_pool(fluid_answering):
+    invocation, ports = fluid_answering
+    assert [r["status"] for r in invocation.responses] == [200, 200, 201] * 6
+    created = [
+        line
+        for line in log_lines(invocation)
+        if line["message"].startswith("database client created")
+    ]
+    assert len(created) == 1
+    assert 1 <= len(ports) <= POOL_SIZE
