@@ -1,0 +1,218 @@
+"""harness.mongod: both real drivers, over a socket, store and read back through it."""
+
+import asyncio
+import inspect
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from mockupdb import OpMsg
+from pymongo import AsyncMongoClient
+from pymongo.errors import DuplicateKeyError, OperationFailure
+
+from harness.mongod import Mongod
+
+pytestmark = pytest.mark.slow
+
+TIMEOUT_MS = 3000
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def motor_client(*args: Any, **kwargs: Any) -> Any:
+    from motor.motor_asyncio import AsyncIOMotorClient
+
+    return AsyncIOMotorClient(*args, **kwargs)
+
+
+DRIVERS = {"motor": motor_client, "pymongo": AsyncMongoClient}
+
+
+@pytest.fixture(scope="module")
+def stopping() -> Iterator[list[threading.Thread]]:
+    """Servers stop in the background (about a second each); all have by the end."""
+    threads: list[threading.Thread] = []
+    yield threads
+    for thread in threads:
+        thread.join()
+
+
+@pytest.fixture
+def start_mongod(stopping: list[threading.Thread]) -> Iterator[Callable[..., Mongod]]:
+    servers: list[Mongod] = []
+
+    def start(**options: Any) -> Mongod:
+        servers.append(Mongod(**options))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        stopping.append(threading.Thread(target=server.stop))
+        stopping[-1].start()
+
+
+@pytest.fixture
+def mongod(start_mongod: Callable[..., Mongod]) -> Mongod:
+    return start_mongod()
+
+
+@pytest.fixture(params=sorted(DRIVERS))
+def run(request) -> Callable[..., Any]:
+    """`run(test, url, **client_options)`: `await test(database)` on a new client and loop."""
+
+    async def with_client(test, url: str, **options: Any) -> Any:
+        options = {"tz_aware": True, "timeoutMS": TIMEOUT_MS} | options
+        client = DRIVERS[request.param](url, **options)
+        try:
+            return await test(client.get_default_database())
+        finally:
+            closing = client.close()  # AsyncMongoClient's is a coroutine, Motor's is not
+            if inspect.isawaitable(closing):
+                await closing
+
+    return lambda test, url, **options: asyncio.run(with_client(test, url, **options))
+
+
+async def to_list(cursor: Any) -> list[dict[str, Any]]:
+    return [document async for document in cursor]
+
+
+def test_a_document_inserted_is_found_with_its_utc_datetime(mongod, run):
+    async def test(db):
+        document = {"_id": "a", "name": "first", "at": T0}
+        assert (await db.things.insert_one(document)).inserted_id == "a"
+        assert await db.things.find_one({"_id": "a"}) == document
+        assert (await db.things.find_one({"at": {"$gte": T0}}))["at"].tzinfo is not None
+        assert await db.things.find_one({"_id": "a"}, {"name": 1}) == {"_id": "a", "name": "first"}
+        assert await db.things.find_one({"_id": "none"}) is None
+        return await db.things.find_one()
+
+    assert run(test, mongod.url()) == {"_id": "a", "name": "first", "at": T0}
+
+
+def test_find_sorts_on_compound_keys_limits_skips_and_pages_by_key(mongod, run):
+    async def test(db):
+        await db.things.insert_many(
+            [{"_id": i, "t": T0 + timedelta(minutes=i // 2)} for i in range(6)]
+        )
+        newest_first = [("t", -1), ("_id", -1)]
+        page = await to_list(db.things.find().sort(newest_first).limit(2))
+        last = page[-1]
+        after = {"$or": [{"t": {"$lt": last["t"]}}, {"t": last["t"], "_id": {"$lt": last["_id"]}}]}
+        next_page = await to_list(db.things.find(after).sort(newest_first).limit(2))
+        skipped = await to_list(db.things.find().sort("_id", 1).skip(4))
+        return [d["_id"] for d in page + next_page + skipped]
+
+    assert run(test, mongod.url()) == [5, 4, 3, 2, 4, 5]
+
+
+def test_a_duplicate_id_raises_duplicate_key_error_and_stores_nothing(mongod, run):
+    async def test(db):
+        await db.things.insert_one({"_id": "key", "n": 1})
+        with pytest.raises(DuplicateKeyError) as raised:
+            await db.things.insert_one({"_id": "key", "n": 2})
+        assert raised.value.code == 11000
+        return await db.things.count_documents({}), await db.things.find_one({"_id": "key"})
+
+    assert run(test, mongod.url()) == (1, {"_id": "key", "n": 1})
+
+
+def test_indexes_keep_their_options_and_a_unique_one_is_enforced(mongod, run):
+    async def test(db):
+        await db.keys.create_index("created_at", expireAfterSeconds=86400)
+        await db.keys.create_index([("email", 1)], unique=True)
+        await db.keys.insert_one({"email": "a@example.com"})
+        with pytest.raises(DuplicateKeyError):
+            await db.keys.insert_one({"email": "a@example.com"})
+        return await db.keys.index_information()
+
+    indexes = run(test, mongod.url())
+    assert indexes["created_at_1"] == {
+        "v": 2,
+        "key": [("created_at", 1)],
+        "expireAfterSeconds": 86400,
+    }
+    assert indexes["email_1"]["unique"] is True
+
+
+def test_updates_deletes_and_counts(mongod, run):
+    async def test(db):
+        await db.things.insert_many([{"_id": i, "even": i % 2 == 0} for i in range(5)])
+        assert (
+            await db.things.update_many({"even": True}, {"$set": {"seen": 1}})
+        ).modified_count == 3
+        assert (
+            await db.things.update_one({"_id": 9}, {"$set": {"seen": 2}}, upsert=True)
+        ).upserted_id == 9
+        assert (await db.things.delete_one({"even": False})).deleted_count == 1
+        assert (await db.things.delete_many({"even": True})).deleted_count == 3
+        return await db.things.count_documents({}), await db.things.estimated_document_count()
+
+    assert run(test, mongod.url()) == (2, 2)
+
+
+def test_a_fault_pushed_on_top_wins_and_cancelling_it_restores_the_store(mongod, run):
+    async def test(db):
+        await db.things.insert_one({"_id": 1})
+        fault = mongod.server.autoresponds(
+            OpMsg("find", "things"), lambda request: request.command_err(2, "injected")
+        )
+        with pytest.raises(OperationFailure, match="injected"):
+            await db.things.find_one()
+        fault.cancel()
+        return await db.things.find_one()
+
+    assert run(test, mongod.url()) == {"_id": 1}
+
+
+def test_a_retryable_write_refused_once_by_a_replica_set_primary_is_stored_once(start_mongod, run):
+    mongod = start_mongod(replica_set="rs0")
+    inserts: list[dict[str, Any]] = []
+
+    def not_primary_once(request) -> bool:
+        inserts.append(request.doc)
+        return len(inserts) == 1 and request.command_err(
+            10107, "not primary", errorLabels=["RetryableWriteError"]
+        )  # then False: the store answers
+
+    mongod.server.autoresponds(OpMsg("insert", "things"), not_primary_once)
+
+    async def test(db):
+        await db.things.insert_one({"_id": 1})
+        return await db.things.count_documents({})
+
+    assert run(test, mongod.url()) == 1
+    assert len(inserts) == 2
+    assert inserts[0]["txnNumber"] == inserts[1]["txnNumber"]
+
+
+def test_connections_counts_the_pool_from_the_wire(mongod, run):
+    def slow(request) -> bool:
+        time.sleep(0.2)
+        return False  # the store answers, late
+
+    async def test(db):
+        await db.command("ping")
+        assert mongod.connections() == 1  # the monitor's connection only says hello
+        mongod.server.autoresponds(OpMsg("find", "things"), slow)
+        await asyncio.gather(*(db.things.find_one() for _ in range(4)))
+
+    run(test, mongod.url(maxPoolSize="2"))
+    assert mongod.connections() == 2
+
+
+def test_an_unknown_command_fails_naming_it_and_a_wrong_password_is_refused(mongod, run):
+    async def test(db):
+        with pytest.raises(OperationFailure, match="frobnicate"):
+            await db.command("frobnicate")
+
+    run(test, mongod.url())
+
+    async def refused(db):
+        with pytest.raises(OperationFailure) as raised:
+            await db.command("ping")
+        return raised.value.code
+
+    assert run(refused, mongod.url(password="wrong")) == 18
