@@ -1,14 +1,18 @@
 """The deploy rehearsal: `vercel build` with Vercel's CLI, then the built function under
 Vercel's Python runtime, cold, with only its bundle, in each way a deployment can go wrong."""
 
+import contextlib
 import json
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from mockupdb import OpMsg
 
 from harness import ROOT
+from harness.mongod import Mongod
 from harness.rehearsal import Invocation, build, invoke
 
 pytestmark = pytest.mark.slow
@@ -434,35 +438,92 @@ def test_concurrent_failures_log_no_traceback_and_no_loop_error(fluid_unreachabl
 POOL_SIZE = 4
 
 
-@pytest.fixture(params=DRIVERS)
-def fluid_answering(request, function: Path, start_mongod) -> tuple[Invocation, set[int]]:
-    server = start_mongod()
-    ports: set[int] = set()
+@pytest.fixture(scope="module")
+def mongod() -> Iterator[Mongod]:
+    with Mongod(password=SECRET) as server:
+        yield server
 
-    def note_connection(command) -> bool:
-        if command.command_name.lower() not in ("ismaster", "hello", "saslstart"):
-            ports.add(command.client_port)
-        return False  # only watching: the next responder answers
 
-    server.autoresponds(note_connection)
+@pytest.fixture(scope="module", params=DRIVERS)
+def fluid_answering(request, function: Path, mongod: Mongod) -> tuple[Invocation, int, int]:
+    index_builds: list[object] = []
+
+    def count_index_builds(command) -> bool:
+        if command.command_name == "createIndexes":
+            index_builds.append(command)
+        return False  # the store answers
+
+    watch = mongod.server.autoresponds(count_index_builds)
     env = {
         "VERCEL": "1",
-        "MONGO_URL": f"mongodb://admin:{SECRET}@127.0.0.1:{server.port}/?authMechanism=PLAIN",
+        "MONGO_URL": mongod.url(f"fluid_{request.param}"),
         "MONGO_TIMEOUT_MS": "5000",
         "MONGO_MAX_POOL_SIZE": str(POOL_SIZE),
         "MONGO_DRIVER": request.param,
     }
+    before = mongod.connections()
     requests = [get("/api/health"), get("/api/status"), post_status()] * 6
-    return everything_at_once(function, requests, env), ports
+    invocation = everything_at_once(function, requests, env)
+    watch.cancel()
+    return invocation, mongod.connections() - before, len(index_builds)
 
 
-def test_concurrent_requests_all_succeed_on_one_client_within_the_pool(fluid_answering):
-    invocation, ports = fluid_answering
+def test_concurrent_requests_all_succeed(fluid_answering):
+    invocation, _, _ = fluid_answering
     assert [r["status"] for r in invocation.responses] == [200, 200, 201] * 6
-    created = [
-        line
-        for line in log_lines(invocation)
-        if line["message"].startswith("database client created")
-    ]
-    assert len(created) == 1
-    assert 1 <= len(ports) <= POOL_SIZE
+
+
+def test_concurrent_requests_share_one_client(fluid_answering):
+    invocation, _, _ = fluid_answering
+    messages = [line["message"] for line in log_lines(invocation)]
+    assert sum(m.startswith("database client created") for m in messages) == 1
+
+
+def test_concurrent_requests_build_the_indexes_once(fluid_answering):
+    _, _, index_builds = fluid_answering
+    assert index_builds == 2  # one createIndexes per collection, not one per request
+
+
+def test_concurrent_requests_open_no_more_connections_than_the_pool(fluid_answering):
+    _, connections, _ = fluid_answering
+    assert 1 <= connections <= POOL_SIZE
+
+
+def test_concurrent_requests_leak_no_password(fluid_answering):
+    invocation, _, _ = fluid_answering
+    assert SECRET not in invocation.stderr + invocation.stdout
+
+
+@pytest.fixture(scope="module", params=DRIVERS)
+def fluid_slow_queries(request, function: Path, mongod: Mongod) -> Invocation:
+    """32 reads at once, each waiting for an answer that never comes, under a pool of 32."""
+    timers: list[threading.Timer] = []
+
+    def never_answer(command) -> bool:
+        timer = threading.Timer(8, lambda: contextlib.suppress(OSError)(command.hangup)())
+        timers.append(timer)
+        timer.start()
+        return True
+
+    silence = mongod.server.autoresponds(OpMsg("find", "status_checks"), never_answer)
+    env = {
+        "VERCEL": "1",
+        "MONGO_URL": mongod.url(f"slow_{request.param}"),
+        "MONGO_TIMEOUT_MS": str(TIMEOUT_MS),
+        "MONGO_MAX_POOL_SIZE": "32",
+        "MONGO_DRIVER": request.param,
+    }
+    try:
+        yield everything_at_once(function, [get("/api/status")] * 32, env)
+    finally:
+        silence.cancel()
+        for timer in timers:
+            timer.cancel()
+
+
+def test_concurrent_slow_queries_time_out_together_not_in_rounds(fluid_slow_queries):
+    # Motor runs each operation on a thread; a thread pool smaller than the concurrent
+    # operations (5 per CPU by default) would make them time out in rounds, one after another.
+    responses = fluid_slow_queries.responses
+    assert [r["status"] for r in responses] == [503] * 32
+    assert max(r["seconds"] for r in responses) < 2.5 * TIMEOUT_MS / 1000
