@@ -2,6 +2,7 @@
 scriptable MongoDB wire-protocol server (mockupdb) for the real drivers."""
 
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,6 +14,7 @@ from mockupdb import CommandBase, MockupDB, OpMsg
 from backend.server import create_app
 from backend.settings import Settings
 from backend.status_store import IDEMPOTENCY_KEYS, STATUS_CHECKS
+from harness.mongod import Mongod
 
 
 @pytest.fixture(autouse=True)
@@ -45,10 +47,25 @@ def make_client(make_settings: Callable[..., Settings]) -> Iterator[Callable[...
         client.__exit__(None, None, None)
 
 
+# A module that stores data runs its tests on each: `pytestmark = ON_EVERY_DATABASE`.
+ON_EVERY_DATABASE = pytest.mark.parametrize("app", ["embedded", "motor", "pymongo"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def mongod() -> Iterator[Mongod]:
+    with Mongod() as server:
+        yield server
+
+
 @pytest.fixture
-def app(make_settings: Callable[..., Settings]) -> FastAPI:
-    """The app on a fresh embedded (mongomock-motor) database."""
-    return create_app(make_settings())
+def app(request: pytest.FixtureRequest, make_settings: Callable[..., Settings]) -> FastAPI:
+    """The app on a fresh embedded (mongomock-motor) database; where a module parametrizes it
+    with a driver, on that driver over a socket, with a fresh database on the wire server."""
+    driver = getattr(request, "param", "embedded")
+    if driver == "embedded":
+        return create_app(make_settings())
+    url = request.getfixturevalue("mongod").url(f"test_{uuid.uuid4().hex[:16]}")
+    return create_app(make_settings(mongo_url=url, mongo_driver=driver))
 
 
 @pytest.fixture
