@@ -70,7 +70,7 @@ class Settings(BaseSettings):
         """DB_NAME; else the database named in the connection string's path; else `app`."""
         return self.db_name or _database_in_path(self.connection_string) or DEFAULT_DB_NAME
 
-    @field_validator("mongo_url", "mongodb_uri", mode="before")
+    @field_validator("mongo_url", "mongodb_uri", "db_name", mode="before")
     @classmethod
     def _blank_means_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

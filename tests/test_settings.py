@@ -175,3 +175,13 @@ def test_an_unknown_mongo_driver_names_the_variable_and_the_choices(monkeypatch)
     monkeypatch.setenv("MONGO_DRIVER", "mongoengine")
     with pytest.raises(SettingsError, match=r"^Invalid configuration: MONGO_DRIVER: .*'motor'"):
         load_settings(_env_file=None)
+
+
+def test_a_blank_db_name_means_unset(monkeypatch):
+    monkeypatch.setenv("DB_NAME", "")
+    monkeypatch.setenv("MONGODB_URI", ATLAS_URI)
+    assert load_settings(_env_file=None).database_name == "shop"
+
+
+def test_the_example_env_file_is_valid():
+    assert load_settings(_env_file=".env.example").database_mode == "embedded"
