@@ -36,7 +36,8 @@ def test_create_then_page_through_with_link_headers(server):
 
 
 def test_health_reports_the_embedded_database(server):
-    assert httpx.get(f"{server}/api/health").json() == {"status": "ok", "database": "embedded"}
+    health = httpx.get(f"{server}/api/health").json()
+    assert health == {"status": "ok", "database": "embedded", "driver": "mongomock"}
 
 
 def test_oversized_body_is_413_json(server):
