@@ -6,7 +6,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from backend.errors import SettingsError
+from backend.exceptions import SettingsError
 
 
 class Settings(BaseSettings):

@@ -1,5 +1,9 @@
 """The OpenAPI docs live under /api, the only prefix that reaches the function on Vercel."""
 
+from fastapi import FastAPI
+
+from backend.server import ROUTERS
+
 
 def test_docs_are_served_at_api_docs(client):
     response = client.get("/api/docs")
@@ -17,3 +21,12 @@ def test_openapi_schema_is_served_at_api_openapi_json(client):
 def test_default_docs_paths_are_not_served(client):
     assert client.get("/docs").status_code == 404
     assert client.get("/openapi.json").status_code == 404
+
+
+def test_routes_added_to_the_app_give_the_document_include_router_would(app):
+    included = FastAPI(
+        title=app.title, docs_url=app.docs_url, redoc_url=None, openapi_url=app.openapi_url
+    )
+    for router in ROUTERS:
+        included.include_router(router)
+    assert app.openapi() == included.openapi()

@@ -1,9 +1,13 @@
 """Settings come from the environment; a bad value is one message that names the variable."""
 
+import subprocess
+import sys
+
 import pytest
 
-from backend.errors import SettingsError
+from backend.exceptions import SettingsError
 from backend.settings import load_settings
+from harness import ROOT
 
 
 def test_defaults(monkeypatch):
@@ -100,3 +104,12 @@ def test_vercel_0_is_local_and_reads_the_dotenv_file(monkeypatch, tmp_path):
     get_settings.cache_clear()
     assert get_settings().db_name == "from_file"
     get_settings.cache_clear()
+
+
+def test_settings_and_their_error_load_without_fastapi_or_the_logger():
+    heavy = ("fastapi", "backend.log")
+    code = f"import sys, backend.settings; print([m for m in {heavy!r} if m in sys.modules])"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert result.stdout.strip() == "[]"

@@ -110,6 +110,26 @@ def test_post_status_refuses_chunked_bodies_over_64_kib(client):
     assert client.get("/api/status").json() == []
 
 
+def test_post_status_counts_the_body_received_not_the_length_declared(client):
+    body = b'{"client_name": "' + b" " * (64 * 1024) + b'x"}'
+    headers = {"content-type": "application/json", "content-length": "10"}
+    response = client.post("/api/status", content=body, headers=headers)
+    assert response.status_code == 413
+    assert client.get("/api/status").json() == []
+
+
+def test_post_status_refuses_transfer_encoding_with_content_length(client):
+    headers = {
+        "content-type": "application/json",
+        "content-length": "20",
+        "transfer-encoding": "chunked",
+    }
+    response = client.post("/api/status", content=b'{"client_name": "x"}', headers=headers)
+    assert response.status_code == 400
+    assert "Transfer-Encoding and Content-Length" in response.json()["detail"]
+    assert response.headers["connection"] == "close"
+
+
 def test_post_status_accepts_a_body_just_under_64_kib(client):
     body = b'{"client_name": "x"' + b" " * (64 * 1024 - 21) + b"}"  # 65,535 bytes
     response = client.post(

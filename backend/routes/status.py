@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
+from pydantic import AfterValidator
 
 from backend.db import IDEMPOTENCY_KEYS, STATUS_CHECKS, Db
+from backend.errors import error_responses
 from backend.models import StatusCheckCreate, StatusCheckPublic
 
 router = APIRouter(prefix="/api/status", tags=["status"])
@@ -31,13 +32,31 @@ IdempotencyKey = Annotated[
     ),
 ]
 Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+def _position(cursor: str) -> tuple[datetime, str]:
+    """The (timestamp, id) of the last item a cursor was made after; ValueError if none."""
+    try:
+        millis, _, last_id = base64.urlsafe_b64decode(cursor).decode().partition(".")
+        return _EPOCH + timedelta(milliseconds=int(millis)), last_id
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
+        raise ValueError("Not a cursor from this API: follow the Link header's next URL.") from None
+
+
+def _check_cursor(cursor: str | None) -> str | None:
+    if cursor is not None:
+        _position(cursor)
+    return cursor
+
+
 Cursor = Annotated[
     str | None,
     Query(max_length=200, description='Opaque; take it from the `Link: rel="next"` header.'),
+    AfterValidator(_check_cursor),
 ]
 
 
-@router.post("", status_code=201, responses={503: {"description": "Database unavailable"}})
+@router.post("", status_code=201, responses=error_responses(409, 422, 503))
 async def create_status_check(
     body: StatusCheckCreate, db: Db, response: Response, idempotency_key: IdempotencyKey = None
 ) -> StatusCheckPublic:
@@ -49,7 +68,7 @@ async def create_status_check(
     return _public(doc)
 
 
-@router.get("", responses={503: {"description": "Database unavailable"}})
+@router.get("", responses=error_responses(422, 503))
 async def list_status_checks(
     db: Db, request: Request, response: Response, limit: Limit = 100, cursor: Cursor = None
 ) -> list[StatusCheckPublic]:
@@ -120,19 +139,7 @@ def _cursor(doc: dict[str, Any]) -> str:
 
 def _after(cursor: str) -> dict[str, Any]:
     """The query for the items that come after `cursor` in newest-first order."""
-    try:
-        millis, _, last_id = base64.urlsafe_b64decode(cursor).decode().partition(".")
-        timestamp = _EPOCH + timedelta(milliseconds=int(millis))
-    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
-        raise RequestValidationError(
-            [
-                {
-                    "type": "value_error",
-                    "loc": ("query", "cursor"),
-                    "msg": "Not a cursor from this API: follow the Link header's next URL.",
-                }
-            ]
-        ) from None
+    timestamp, last_id = _position(cursor)
     return {
         "$or": [
             {"timestamp": {"$lt": timestamp}},
