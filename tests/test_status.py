@@ -1,10 +1,14 @@
 """POST and GET /api/status: the stored object, input rules and keyset pagination."""
 
 import re
+import sys
+import unicodedata
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
+from backend.models import CONTROL_OR_FORMAT
 
 LINK_NEXT = re.compile(r'^<(?P<url>[^>]+)>; rel="next"$')
 
@@ -58,6 +62,41 @@ def test_post_status_trims_client_name(client):
 @pytest.mark.parametrize("name", ["", "   ", "x" * 101])
 def test_post_status_rejects_names_outside_1_to_100_characters(client, name):
     response = create(client, name)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "client_name"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["a\x00b", "a\tb", "a\nb", "\u202eevil", "zero\u200bwidth", "\ufeffbom", "tag\U000e0041"],
+    ids=["nul", "tab", "newline", "bidi-override", "zero-width-space", "bom", "tag-character"],
+)
+def test_post_status_refuses_control_and_format_characters(client, name):
+    response = create(client, name)
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "client_name"]
+    assert "control and format characters" in error["msg"]
+    assert client.get("/api/status").json() == []
+
+
+@pytest.mark.parametrize("name", ["café", "a b", "e\u0301", "名前", "\u00a0padded\u3000"])
+def test_post_status_accepts_other_characters(client, name):
+    assert create(client, name).json()["client_name"] == name.strip()
+
+
+def test_control_or_format_is_exactly_unicodes_cc_and_cf():
+    pattern = re.compile(f"[{CONTROL_OR_FORMAT}]")
+    codes = range(sys.maxunicode + 1)
+    matched = {code for code in codes if pattern.match(chr(code))}
+    assert matched == {code for code in codes if unicodedata.category(chr(code)) in ("Cc", "Cf")}
+
+
+def test_post_status_refuses_a_lone_surrogate(client):
+    body = b'{"client_name": "a\\ud800"}'
+    response = client.post(
+        "/api/status", content=body, headers={"content-type": "application/json"}
+    )
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "client_name"]
 
