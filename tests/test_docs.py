@@ -2,6 +2,7 @@
 
 from fastapi import FastAPI
 
+from backend.errors import InvalidInput
 from backend.server import ROUTERS
 
 
@@ -30,3 +31,17 @@ def test_routes_added_to_the_app_give_the_document_include_router_would(app):
     for router in ROUTERS:
         included.include_router(router)
     assert app.openapi() == included.openapi()
+
+
+def test_the_idempotency_conflict_is_a_422_the_document_declares(client):
+    headers = {"Idempotency-Key": "k"}
+    client.post("/api/status", json={"client_name": "first"}, headers=headers)
+    response = client.post("/api/status", json={"client_name": "second"}, headers=headers)
+    assert response.status_code == 422
+    declared = client.get("/api/openapi.json").json()
+    content = declared["paths"]["/api/status"]["post"]["responses"]["422"]["content"]
+    assert content["application/json"]["schema"] == {"$ref": "#/components/schemas/InvalidInput"}
+    assert {"type": "string"} in declared["components"]["schemas"]["InvalidInput"]["properties"][
+        "detail"
+    ]["anyOf"]
+    InvalidInput.model_validate(response.json())
