@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
 
-from backend.errors import DatabaseUnavailable
+from backend.exceptions import DatabaseUnavailable
 from backend.log import logger
 from backend.redact import redact
 from backend.settings import Settings

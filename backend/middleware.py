@@ -1,5 +1,5 @@
-"""The edge of every request: an id, safe headers, a body size limit, one JSON log line, and a
-JSON 500 on a crash."""
+"""The edge of every request: an id, safe headers, one body size rule, HEAD served as GET without
+the body, one JSON log line, and a JSON 500 on a crash."""
 
 import random
 import re
@@ -7,13 +7,17 @@ import time
 
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from backend.errors import error_response
 from backend.log import log_request, logger, request_id
 
 MAX_BODY_BYTES = 64 * 1024
 _TOO_LARGE = f"The request body is larger than {MAX_BODY_BYTES} bytes."
+_AMBIGUOUS_LENGTH = (
+    "The request has both Transfer-Encoding and Content-Length, which may disagree on where "
+    "the body ends (RFC 9112, section 6.3): send one of them."
+)
 _VERCEL_ID = re.compile(rb"^[\w:.\-]{1,128}$")
 _SAFE_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store")]
 
@@ -28,10 +32,11 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid, content_length = _read_headers(scope)
+        rid, content_length, transfer_encoding = _read_headers(scope)
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 0
+        head = scope["method"] == "HEAD"
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
@@ -42,21 +47,27 @@ class RequestContextMiddleware:
                     (b"x-request-id", rid.encode()),
                     *_SAFE_HEADERS,
                 ]
+            elif head:
+                message = {**message, "body": b""}
             await send(message)
 
         try:
-            if content_length is not None and content_length > MAX_BODY_BYTES:
-                await JSONResponse({"detail": _TOO_LARGE}, 413)(scope, receive, send_with_headers)
+            if transfer_encoding and content_length is not None:
+                # A smuggling risk: refuse it, and close the connection as RFC 9112 asks.
+                refusal = error_response(400, _AMBIGUOUS_LENGTH, {"Connection": "close"})
+                await refusal(scope, receive, send_with_headers)
+            elif content_length is not None and content_length > MAX_BODY_BYTES:
+                await error_response(413, _TOO_LARGE)(scope, receive, send_with_headers)
             else:
-                # The HTTP server holds a body to its declared length; count only the others.
-                limited = receive if content_length is not None else _limit_body(receive)
-                await self.app(scope, limited, send_with_headers)
+                # RFC 9110: HEAD is GET without the body; the headers stay those of the GET.
+                app_scope = {**scope, "method": "GET"} if head else scope
+                await self.app(app_scope, _limit_body(receive), send_with_headers)
         except Exception:
             logger.exception("unhandled error")
             if status:
                 raise  # the response has begun: nothing can replace it now
             detail = f"Internal Server Error. The server log has the cause under request id {rid}."
-            await JSONResponse({"detail": detail}, 500)(scope, receive, send_with_headers)
+            await error_response(500, detail)(scope, receive, send_with_headers)
         finally:
             duration_ms = round((time.perf_counter() - started) * 1000, 1)
             log_request(rid, scope["method"], scope["path"], status, duration_ms)
@@ -68,7 +79,7 @@ class BrowserCORSMiddleware(CORSMiddleware):
 
     Only those can be cross-origin browser requests. On the others Starlette would add just
     `Vary: Origin`, which no cache needs since every response here is `no-store`; skipping it
-    saves about 5% of the cost of serving `GET /api/` under uvicorn (py-spy).
+    is a measurable share of serving `GET /api/` (README, Performance).
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -78,20 +89,24 @@ class BrowserCORSMiddleware(CORSMiddleware):
             await super().__call__(scope, receive, send)
 
 
-def _read_headers(scope: Scope) -> tuple[str, int | None]:
-    """The request id (Vercel's own when present) and the declared body length, if any."""
-    rid, content_length = None, None
+def _read_headers(scope: Scope) -> tuple[str, int | None, bool]:
+    """The request id (Vercel's own when present), the declared body length if any, and whether
+    a Transfer-Encoding is declared."""
+    rid, content_length, transfer_encoding = None, None, False
     for name, value in scope["headers"]:
         if name == b"x-vercel-id" and _VERCEL_ID.match(value):
             rid = value.decode()
         elif name == b"content-length" and value.isdigit():
             content_length = int(value)
+        elif name == b"transfer-encoding":
+            transfer_encoding = True
     # 128 random bits, as a UUID4 has, without building a UUID on every request.
-    return rid or f"{random.getrandbits(128):032x}", content_length
+    return rid or f"{random.getrandbits(128):032x}", content_length, transfer_encoding
 
 
 def _limit_body(receive: Receive) -> Receive:
-    """`receive`, refusing a body of undeclared length once it grows past MAX_BODY_BYTES."""
+    """`receive`, refusing the body once what actually arrived grows past MAX_BODY_BYTES, whatever
+    length was declared."""
     received = 0
 
     async def receive_limited() -> Message:

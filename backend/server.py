@@ -54,6 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        # Its redirect builds Location from the Host header; a path is served as documented.
+        redirect_slashes=False,
     )
     app.state.mongo = Mongo(settings, prepare=status_store.create_indexes)
     add_exception_handlers(app)
@@ -72,8 +74,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # include_router, not the router's routes appended to the app: only routes made by the app
     # see its dependency_overrides (tests replace the clock that way).
-    for module in (root, health, status):
-        app.include_router(module.router)
+    routers = (root.router, health.router, status.router)
+    for router in routers:
+        app.include_router(router)
+    # What a 405's Allow lists: FastAPI keeps included routers out of `app.router.routes`.
+    app.state.api_routes = tuple(route for router in routers for route in router.routes)
     return app
 
 

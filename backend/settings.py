@@ -9,7 +9,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from backend.errors import SettingsError
+from backend.exceptions import SettingsError
 
 # What MongoDB accepts as a database name (and what fits in a URL path).
 DB_NAME_PATTERN = r'^[^/\\. "$*<>:|?]{1,63}$'

@@ -34,6 +34,9 @@ class KeyExpired(Exception):
 class InvalidCursor(ValueError):
     """The cursor was not made by `page`."""
 
+    def __init__(self) -> None:
+        super().__init__("Not a cursor from this API: follow the Link header's next URL.")
+
 
 def now() -> datetime:
     """UTC, truncated to what MongoDB keeps (milliseconds): the object returned is the object
@@ -92,7 +95,7 @@ async def claim(
 async def page(db: Any, limit: int, cursor: str | None) -> tuple[list[StatusCheck], str | None]:
     """Up to `limit` status checks after `cursor`, newest first, and the cursor of the next page
     (None on the last)."""
-    query = {} if cursor is None else _after(cursor)
+    query = {} if cursor is None else query_after(cursor)
     found = db[STATUS_CHECKS].find(query).sort(NEWEST_FIRST).limit(limit + 1)
     checks = [_status_check(doc) for doc in await found.to_list(None)]
     if len(checks) <= limit:
@@ -102,13 +105,13 @@ async def page(db: Any, limit: int, cursor: str | None) -> tuple[list[StatusChec
     return checks[:limit], base64.urlsafe_b64encode(f"{millis}.{last.id}".encode()).decode()
 
 
-def _after(cursor: str) -> dict[str, Any]:
+def query_after(cursor: str) -> dict[str, Any]:
     """The query for the status checks that come after `cursor` in newest-first order."""
     try:
         millis, _, last_id = base64.urlsafe_b64decode(cursor).decode().partition(".")
         timestamp = _EPOCH + timedelta(milliseconds=int(millis))
     except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
-        raise InvalidCursor(cursor) from None
+        raise InvalidCursor from None
     return {
         "$or": [
             {"timestamp": {"$lt": timestamp}},

@@ -1,5 +1,8 @@
 """The contract over real HTTP, against the server `make dev` runs (uvicorn, embedded database)."""
 
+import json
+import socket
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -48,6 +51,71 @@ def test_oversized_body_is_413_json(server):
     )
     assert response.status_code == 413
     assert "detail" in response.json()
+
+
+def raw_post(server, framing, body):
+    """POST `body` to /api/status with these framing headers, as bytes on a socket (httpx never
+    sends Transfer-Encoding and Content-Length together); the status and body of the answer."""
+    host, port = server.removeprefix("http://").split(":")
+    head = (
+        "POST /api/status HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        f"Connection: close\r\n{framing}\r\n"
+    )
+    answer = b""
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head.encode() + body)
+        try:
+            while data := sock.recv(65536):
+                answer += data
+        except ConnectionResetError:
+            pass  # the server may close before reading the whole body, once it has answered
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
+def chunked(body, size=4096):
+    parts = (body[i : i + size] for i in range(0, len(body), size))
+    return b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in parts) + b"0\r\n\r\n"
+
+
+def big_body(name):
+    return b'{"client_name": "' + name.encode() + b'"}' + b" " * (200 * 1024)
+
+
+def stored_names(server):
+    return {item["client_name"] for item in httpx.get(f"{server}/api/status?limit=1000").json()}
+
+
+def test_a_chunked_body_declaring_a_small_content_length_is_refused(server):
+    name = f"smuggled-{uuid.uuid4()}"
+    framing = "Transfer-Encoding: chunked\r\nContent-Length: 10\r\n"
+    status, body = raw_post(server, framing, chunked(big_body(name)))
+    assert status == 400
+    assert "Transfer-Encoding and Content-Length" in json.loads(body)["detail"]
+    assert name not in stored_names(server)
+
+
+def test_a_chunked_body_over_64_kib_is_413(server):
+    name = f"chunked-{uuid.uuid4()}"
+    status, body = raw_post(server, "Transfer-Encoding: chunked\r\n", chunked(big_body(name)))
+    assert status == 413
+    assert "65536" in json.loads(body)["detail"]
+    assert name not in stored_names(server)
+
+
+def test_a_small_chunked_body_is_served(server):
+    body = b'{"client_name": "chunked"}'
+    status, _ = raw_post(server, "Transfer-Encoding: chunked\r\n", chunked(body, size=7))
+    assert status == 201
+
+
+def test_head_answers_like_get_without_a_body(server):
+    for path in ("/api/", "/api/health", "/api/status"):
+        get, head = httpx.get(f"{server}{path}"), httpx.head(f"{server}{path}")
+        assert head.status_code == 200
+        assert head.content == b""
+        assert head.headers["content-length"] == get.headers["content-length"]
+        assert head.headers["content-type"] == get.headers["content-type"]
 
 
 def test_errors_and_headers(server):

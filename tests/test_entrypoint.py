@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 import api.index
 from api.index import create_handler
-from backend.errors import SettingsError
+from backend.exceptions import SettingsError
 
 SECRET = "hunter22-secret"
 

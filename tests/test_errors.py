@@ -25,6 +25,40 @@ def test_validation_errors_do_not_echo_the_input(client):
     assert set(response.json()["detail"][0]) == {"type", "loc", "msg"}
 
 
+def test_an_unknown_fields_name_is_not_echoed_in_its_location(client):
+    name = "<img src=x onerror=alert(1)>"
+    response = client.post("/api/status", json={"client_name": "a", name: 1})
+    assert response.status_code == 422
+    assert response.json()["detail"] == [
+        {
+            "type": "extra_forbidden",
+            "loc": ["body", "(name withheld)"],
+            "msg": "Extra inputs are not permitted",
+        }
+    ]
+    assert "img" not in response.text
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"client_name": "\xff"}',
+        b"[" * 10_000 + b"]" * 10_000,
+        b'{"client_name": ' + b"1" * 5000 + b"}",
+    ],
+    ids=["not-utf-8", "nested-too-deep", "5000-digit-integer"],
+)
+def test_a_body_the_json_parser_refuses_is_a_documented_400(client, content):
+    headers = {"content-type": "application/json"}
+    response = client.post("/api/status", content=content, headers=headers)
+    assert response.status_code == 400
+    assert response.json() == {"detail": "There was an error parsing the body"}
+    documented = client.get("/api/openapi.json").json()["paths"]["/api/status"]["post"]
+    assert documented["responses"]["400"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorMessage"
+    }
+
+
 @pytest.fixture
 def crashing_client(app):
     @app.get("/api/crash")

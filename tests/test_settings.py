@@ -1,9 +1,13 @@
 """Settings come from the environment; a bad value is one message that names the variable."""
 
+import subprocess
+import sys
+
 import pytest
 
-from backend.errors import SettingsError
+from backend.exceptions import SettingsError
 from backend.settings import load_settings
+from harness import ROOT
 
 
 def test_defaults(monkeypatch):
@@ -185,3 +189,12 @@ def test_a_blank_db_name_means_unset(monkeypatch):
 
 def test_the_example_env_file_is_valid():
     assert load_settings(_env_file=".env.example").database_mode == "embedded"
+
+
+def test_settings_and_their_error_load_without_fastapi_or_the_logger():
+    heavy = ("fastapi", "backend.log")
+    code = f"import sys, backend.settings; print([m for m in {heavy!r} if m in sys.modules])"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert result.stdout.strip() == "[]"

@@ -7,12 +7,13 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
+from pydantic import AfterValidator
 
 from backend import status_store
 from backend.db import Db
+from backend.errors import error_responses
 from backend.models import StatusCheckCreate, StatusCheckPublic
-from backend.status_store import InvalidCursor, KeyExpired, KeyReused, StatusCheck
+from backend.status_store import KeyExpired, KeyReused, StatusCheck
 
 router = APIRouter(prefix="/api/status", tags=["status"])
 
@@ -35,13 +36,22 @@ IdempotencyKey = Annotated[
     ),
 ]
 Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+def _check_cursor(cursor: str | None) -> str | None:
+    if cursor is not None:
+        status_store.query_after(cursor)  # InvalidCursor, a ValueError: a 422 like any other
+    return cursor
+
+
 Cursor = Annotated[
     str | None,
     Query(max_length=200, description='Opaque; take it from the `Link: rel="next"` header.'),
+    AfterValidator(_check_cursor),
 ]
 
 
-@router.post("", status_code=201, responses={503: {"description": "Database unavailable"}})
+@router.post("", status_code=201, responses=error_responses(409, 422, 503))
 async def create_status_check(
     body: StatusCheckCreate,
     db: Db,
@@ -71,23 +81,12 @@ async def create_status_check(
     return StatusCheckPublic.model_validate(check, from_attributes=True)
 
 
-@router.get("", responses={503: {"description": "Database unavailable"}})
+@router.get("", responses=error_responses(422, 503))
 async def list_status_checks(
     db: Db, request: Request, response: Response, limit: Limit = 100, cursor: Cursor = None
 ) -> list[StatusCheckPublic]:
     """List status checks, newest first; `Link: rel="next"` points to the next page."""
-    try:
-        checks, next_cursor = await status_store.page(db, limit, cursor)
-    except InvalidCursor:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "value_error",
-                    "loc": ("query", "cursor"),
-                    "msg": "Not a cursor from this API: follow the Link header's next URL.",
-                }
-            ]
-        ) from None
+    checks, next_cursor = await status_store.page(db, limit, cursor)
     if next_cursor is not None:
         nxt = request.url.include_query_params(limit=limit, cursor=next_cursor)
         response.headers["Link"] = f'<{nxt.path}?{nxt.query}>; rel="next"'
