@@ -37,8 +37,7 @@ def page_headers() -> dict[str, str]:
 
 def test_vercel_json_sets_a_csp_with_the_hashes_of_the_inline_script_and_style():
     assert page_headers()["Content-Security-Policy"] == expected_csp(), (
-        "public/index.html changed: set vercel.json's Content-Security-Policy to\n"
-        f"{expected_csp()}"
+        f"public/index.html changed: set vercel.json's Content-Security-Policy to\n{expected_csp()}"
     )
 
 
