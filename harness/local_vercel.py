@@ -11,6 +11,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from starlette.applications import Starlette
+from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -42,7 +44,8 @@ def source_pattern(source: str) -> re.Pattern[str]:
 class LocalVercel:
     def __init__(self, config: dict[str, Any], function: ASGIApp, public: Path) -> None:
         self.function = function
-        self.static = StaticFiles(directory=public, html=True)
+        # Inside a Starlette app, a missing file is a 404 answer, not an exception.
+        self.static = Starlette(routes=[Mount("/", StaticFiles(directory=public, html=True))])
         self.rewrites = [source_pattern(rule["source"]) for rule in config.get("rewrites", [])]
         self.headers = [
             (
