@@ -177,10 +177,6 @@ class Tab:
         self.send("Input.insertText", text=text)
 
     def screenshot(self, path: Path) -> None:
-        """The whole page as a PNG, at the tab's width."""
-        size = self.send("Page.getLayoutMetrics")["cssContentSize"]
-        clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
-        shot = self.send(
-            "Page.captureScreenshot", format="png", clip=clip, captureBeyondViewport=True
-        )
+        """What the tab's viewport shows, as a PNG."""
+        shot = self.send("Page.captureScreenshot", format="png")
         path.write_bytes(base64.b64decode(shot["data"]))

@@ -288,6 +288,7 @@ BUNDLED = [
 LEFT_OUT = [
     "tests",
     "scripts",
+    "docs",
     ".env",
     ".env.local",
     ".envrc",
