@@ -30,6 +30,7 @@ dev: $(VENV)
 smoke: $(VENV)
 	.venv/bin/python -m scripts.smoke $(URL) $(if $(WRITE),--write)
 
+# The status page's browser tests need Chromium (apt-get install -y chromium); skipped without it.
 test: $(VENV) $(VERCEL_CLI)
 	.venv/bin/python -m pytest
 
