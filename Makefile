@@ -1,12 +1,13 @@
 # Every target does its own set-up, idempotently: on a fresh clone `make dev` and `make test`
 # are all it takes (Python 3.12, Node.js and npm on the machine).
 PORT ?= 8000
+URL ?= http://127.0.0.1:$(PORT)
 VERCEL_VERSION := 59.25.4
 PYTHON ?= $(shell command -v python3.12 || echo python3)
 VENV := .venv/.installed
 VERCEL_CLI := .tools/vercel-$(VERCEL_VERSION)
 
-.PHONY: dev test test-fast lint format bench loadtest clean
+.PHONY: dev smoke test test-fast lint format bench loadtest clean
 
 $(VENV): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 12) else \
@@ -21,9 +22,15 @@ $(VERCEL_CLI):
 	npm install --prefix .tools --no-audit --no-fund --loglevel=error vercel@$(VERCEL_VERSION)
 	touch $@
 
+# The page at / and the API under /api/, as a deployment serves them.
 dev: $(VENV)
 	.venv/bin/python -m harness.dev_server --reload --port $(PORT)
 
+# The post-deploy checklist: `make smoke URL=https://...`; WRITE=1 also creates and reads back.
+smoke: $(VENV)
+	.venv/bin/python -m scripts.smoke $(URL) $(if $(WRITE),--write)
+
+# The status page's browser tests need Chromium (apt-get install -y chromium); skipped without it.
 test: $(VENV) $(VERCEL_CLI)
 	.venv/bin/python -m pytest
 

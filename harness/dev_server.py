@@ -1,4 +1,5 @@
-"""The API as `make dev` runs it (uvicorn on the embedded database unless MONGO_URL is set).
+"""The deployment as `make dev` runs it: uvicorn serving `harness.local_vercel:app` (the page at
+`/`, the API under `/api/`, on the embedded database unless MONGO_URL is set).
 
 `python -m harness.dev_server --reload` is `make dev`; `dev_server()` starts the same command
 without reload on a free port, for the load test, the benchmark and the tests over real HTTP.
@@ -12,13 +13,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.error import URLError
+from urllib.error import HTTPError, URLError
 from urllib.request import urlopen
 
 from harness import ROOT
 from harness.net import free_port
 
 STARTUP_SECONDS = 20.0
+APP = "harness.local_vercel:app"
 
 
 def uvicorn_command(app: str, port: int, *, reload: bool = False) -> list[str]:
@@ -28,12 +30,15 @@ def uvicorn_command(app: str, port: int, *, reload: bool = False) -> list[str]:
 
 
 @contextmanager
-def dev_server(log: Path, project: Path = ROOT, app: str = "backend.server:app") -> Iterator[str]:
-    """Serve `app` from `project`, with its output in `log`; yield its URL once `/api/` answers."""
+def dev_server(
+    log: Path, project: Path = ROOT, app: str = APP, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """Serve `app` from `project`, with `env` on top of this environment and its output in
+    `log`; yield its URL once `/api/` answers, whatever the status (the fallback's 503 too)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     # The environment wins over a `.env` file, and a blank MONGO_URL means unset.
-    env = {**os.environ, "MONGO_URL": "", "VERCEL": "0"}
+    env = {**os.environ, "MONGO_URL": "", "VERCEL": "0", **(env or {})}
     with log.open("wb") as output:
         process = subprocess.Popen(
             uvicorn_command(app, port),
@@ -61,9 +66,10 @@ def _wait_until_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> 
         if process.poll() is not None:
             raise RuntimeError(f"The server exited ({process.returncode}):\n{log.read_text()}")
         try:
-            with urlopen(f"{url}/api/", timeout=1) as response:
-                if response.status == 200:
-                    return
+            with urlopen(f"{url}/api/", timeout=1):
+                return
+        except HTTPError:
+            return
         except (URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(0.1)
@@ -71,11 +77,11 @@ def _wait_until_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Serve the API for local development.")
+    parser = argparse.ArgumentParser(description="Serve the page and the API as Vercel would.")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--reload", action="store_true")
     args = parser.parse_args()
-    command = uvicorn_command("backend.server:app", args.port, reload=args.reload)
+    command = uvicorn_command(APP, args.port, reload=args.reload)
     os.execv(command[0], command)
 
 

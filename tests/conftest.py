@@ -120,3 +120,102 @@ def start_mongod(stopping: list[threading.Thread]) -> Iterator[Callable[..., Moc
         thread = threading.Thread(target=server.stop)
         thread.start()
         stopping.append(thread)
+
+
+DEPLOYMENT_STATES = {
+    "healthy": {},
+    # A deployment with no MONGO_URL: the function loads, the database routes answer 503.
+    "no_database": {"VERCEL": "1"},
+    # A setting that stops the backend from importing: the fallback answers 503 everywhere.
+    "not_loaded": {"MONGO_TIMEOUT_MS": "not-a-number"},
+}
+
+
+@pytest.fixture(scope="session")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], str]]:
+    """`deployment(state)`: the URL of `make dev`'s server in one of DEPLOYMENT_STATES, each
+    started once per session."""
+    from contextlib import ExitStack
+
+    from harness.dev_server import dev_server
+
+    urls: dict[str, str] = {}
+    with ExitStack() as servers:
+
+        def start(state: str) -> str:
+            if state not in urls:
+                log = tmp_path_factory.mktemp(state) / "server.log"
+                urls[state] = servers.enter_context(dev_server(log, env=DEPLOYMENT_STATES[state]))
+            return urls[state]
+
+        yield start
+
+
+LOGIN_PAGE = b"<!doctype html><title>Authentication Required</title><p>Vercel Authentication"
+
+
+class FakeVercel:
+    """A stdlib HTTP server answering like a Vercel deployment whose function does not answer:
+    the page at `/` (with vercel.json's CSP) and `api_answer` on every other path."""
+
+    def __init__(self, status: int, body: bytes, content_type: str) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from harness import ROOT
+
+        page = (ROOT / "public" / "index.html").read_bytes()
+        (rule,) = json.loads((ROOT / "vercel.json").read_text())["headers"]
+        page_headers = [(h["key"], h["value"]) for h in rule["headers"]]
+        self.received: list[dict[str, str]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                fake.received.append({k.lower(): v for k, v in self.headers.items()})
+                if self.path == "/":
+                    self._answer(200, page, "text/html; charset=utf-8", page_headers)
+                else:
+                    self._answer(status, body, content_type, [])
+
+            do_DELETE = do_POST = do_GET
+
+            def _answer(self, code: int, content: bytes, kind: str, extra: list) -> None:
+                self.send_response(code)
+                for name, value in [("content-type", kind), *extra]:
+                    self.send_header(name, value)
+                self.send_header("content-length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fake_vercel() -> Iterator[Callable[[int, bytes, str], FakeVercel]]:
+    servers: list[FakeVercel] = []
+
+    def start(status: int, body: bytes, content_type: str) -> FakeVercel:
+        servers.append(FakeVercel(status, body, content_type))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def protected(fake_vercel: Callable[[int, bytes, str], FakeVercel]) -> str:
+    """A deployment behind Deployment Protection, as a logged-in browser that got the page but
+    not the API would see it: 401 with an HTML login page on every /api/ path."""
+    return fake_vercel(401, LOGIN_PAGE, "text/html; charset=utf-8").url

@@ -292,6 +292,7 @@ BUNDLED = [
 LEFT_OUT = [
     "tests",
     "scripts",
+    "docs",
     ".env",
     ".env.local",
     ".envrc",
