@@ -63,7 +63,7 @@ def test_the_api_answers(make_dev_as_on_vercel):
 def test_health_is_the_503_naming_mongo_url(make_dev_as_on_vercel):
     response = httpx.get(f"{make_dev_as_on_vercel}/api/health")
     assert response.status_code == 503
-    assert response.json()["detail"].startswith("MONGO_URL is not set.")
+    assert response.json()["detail"].startswith("MONGO_URL is not set, nor MONGODB_URI.")
 
 
 def test_the_page_is_served_at_the_root_with_vercel_json_s_headers(make_dev_as_on_vercel):

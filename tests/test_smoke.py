@@ -45,7 +45,7 @@ def test_a_healthy_deployment_passes_every_check_including_the_writes(deployment
     assert code == 0, out
     lines = out.splitlines()
     assert [line[:6] for line in lines if line.startswith(("ok", "FAIL"))] == ["ok    "] * 11
-    assert "ok    GET /api/health: 200, embedded, in " in out
+    assert "ok    GET /api/health: 200, embedded, driver mongomock, in " in out
     assert "ok    POST /api/status again, same Idempotency-Key: the same id" in out
     assert "ok    GET /api/status?limit=100: lists the new status check 1 time(s)" in out
     assert lines[-1] == "all checks passed"
@@ -57,10 +57,13 @@ def test_a_deployment_without_a_database_fails_on_health_with_the_fix(deployment
     assert code != 0
     assert "ok    GET /api/: 200 JSON" in out
     assert (
-        "FAIL  GET /api/health: HTTP 503, MONGO_URL is not set. A Vercel deployment never uses "
-        "the in-memory database" in out
+        "FAIL  GET /api/health: HTTP 503, MONGO_URL is not set, nor MONGODB_URI. A Vercel "
+        "deployment never uses the in-memory database" in out
     )
-    assert "then redeploy. Fix (README, Troubleshooting): add it (step 3), redeploy\n" in out
+    assert (
+        "then redeploy. Fix (README, Troubleshooting): connect the Atlas integration, or add "
+        "`MONGO_URL` (Deploy), then redeploy\n" in out
+    )
     assert "ok    GET /: 200, the status page" in out
     assert out.splitlines()[-1] == "1 check(s) failed"
 

@@ -38,7 +38,10 @@ def test_a_healthy_deployment_reads_ok_for_the_function_and_the_database(browser
     url = deployment("healthy")
     text = checked_page(browser, url).text()
     assert re.search(r"Function\nok — up: GET /api/ answered 200 in \d+ ms\.", text)
-    assert re.search(r"Database\nok — embedded: the health check's round trip took \d+ ms\.", text)
+    assert re.search(
+        r"Database\nok — embedded, driver mongomock: the health check's round trip took \d+ ms\.",
+        text,
+    )
     version = httpx.get(f"{url}/api/openapi.json").json()["info"]["version"]
     assert f"API version\n{version}\n" in text
     assert re.search(r"GET /api/health: HTTP 200 in \d+ ms, request id [0-9a-f]{32}", text)
@@ -72,8 +75,8 @@ def test_a_status_check_typed_and_sent_by_keyboard_appears_in_the_list(browser, 
 def test_a_deployment_without_a_database_shows_the_503_and_its_fix(browser, deployment):
     text = checked_page(browser, deployment("no_database")).text()
     assert re.search(r"Function\nok — up", text)
-    assert "Database\nFAILING — HTTP 503: MONGO_URL is not set." in text
-    assert "Fix: add it (step 3), redeploy" in text
+    assert "Database\nFAILING — HTTP 503: MONGO_URL is not set, nor MONGODB_URI." in text
+    assert "Fix: connect the Atlas integration, or add MONGO_URL (Deploy), then redeploy" in text
 
 
 def test_a_backend_that_failed_to_load_shows_the_fallback_s_cause(browser, deployment):
