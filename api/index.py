@@ -24,9 +24,9 @@ ASGIApp = Callable[
 def create_handler() -> ASGIApp:
     # Importing the backend (FastAPI, pydantic, the routes) makes some 80,000 objects that live
     # as long as the process. The cyclic garbage collector would scan them over and over while
-    # they are made, and in full once more around the first request (together 40-90 ms of a
-    # cold start with bytecode, 10-15 ms from source): pause it for the import, then freeze
-    # what the import made, so later collections skip it.
+    # they are made, and sometimes in full once more right after: about 30 ms of each cold
+    # start here. Pause it for the import, then freeze what the import made, so later
+    # collections skip it.
     collecting = gc.isenabled()
     gc.disable()
     try:
