@@ -114,14 +114,22 @@ def check_prerequisites() -> None:
     python312()
 
 
+def deploy_build_env(project: Path) -> dict[str, str]:
+    """vercel.json's `build.env`: `vercel deploy` sends it to the remote build, but `vercel build`
+    alone does not read it, so a rehearsal of the deployment applies it itself."""
+    config = json.loads((project / "vercel.json").read_text())
+    return {name: str(value) for name, value in config.get("build", {}).get("env", {}).items()}
+
+
 def build(
     project: Path,
     work: Path,
     patch: Callable[[Path], None] | None = None,
     build_env: dict[str, str] | None = None,
 ) -> Path:
-    """`vercel build` a copy of `project` in `work/src`, with `build_env` as the project's build
-    environment variables; return the function laid out in `work/function` as deployed."""
+    """`vercel build` a copy of `project` in `work/src` as `vercel deploy` builds it, with
+    vercel.json's `build.env` and then `build_env` as the build's environment variables; return
+    the function laid out in `work/function` as deployed."""
     check_prerequisites()
     src, function = work / "src", work / "function"
     for stale in (src, function):
@@ -138,6 +146,7 @@ def build(
         **os.environ,
         "VERCEL_TELEMETRY_DISABLED": "1",
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        **deploy_build_env(src),
         **(build_env or {}),
     }
     result = subprocess.run(

@@ -1,10 +1,12 @@
-"""`make bench`: cold start, import time, bundle size and throughput, each beside a floor.
+"""`make bench`: cold start, bundle size and throughput of this app, each beside a floor.
 
-The floor is a minimal FastAPI app with one constant route, built and run exactly like this one
-(the same `vercel build`, the same Vercel runtime, the same uvicorn), measured in the same run,
-alternating with the app, so a noisy machine moves both. Figures are medians; the targets are
-ratios. Writes the same figures to .tools/bench.json (git-ignored, never deployed; or --json
-PATH); exits 1 when a target is missed.
+The floor is the peer's app (vercel/examples `python/fastapi`): FastAPI with one untyped route
+returning a dict, laid out like this project and built with Vercel's defaults. Both are built
+with the same `vercel build` and run under the same Vercel runtime and the same uvicorn, in the
+same run and in alternating turns, so a noisy machine moves both. Figures are medians; the
+targets are ratios, each the median of the per-turn ratios. Writes the same figures, each saying
+what it compares, to .tools/bench.json (git-ignored, never deployed; or --json PATH); exits 1
+when a target is missed.
 """
 
 import argparse
@@ -20,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 from harness import ROOT
 from harness.dev_server import dev_server
@@ -32,36 +35,54 @@ app = FastAPI()
 
 
 @app.get("/api/")
-async def read_root() -> dict[str, str]:
+async def read_root():
     return {"message": "Hello World"}
 """
 
-# Vercel's Python builder ships bytecode when this build variable is set (README, Performance).
-PRECOMPILE = {"VERCEL_PYTHON_COMPILEALL": "1"}
+# The build variable behind vercel.json's build.env: bytecode shipped with the function.
+BYTECODE = {"VERCEL_PYTHON_COMPILEALL": "1"}
+FROM_SOURCE = {"VERCEL_PYTHON_COMPILEALL": "0"}
+BUILDS = {  # name: (project, build variables on top of its vercel.json's build.env)
+    "app": ("app", {}),
+    "app_source": ("app", FROM_SOURCE),
+    "floor": ("floor", {}),
+    "floor_bytecode": ("floor", BYTECODE),
+}
+SHIPS_BYTECODE = {"app", "floor_bytecode"}
+COLD_STARTS = {  # figure: (app build, floor build, what it compares)
+    "cold_start_deploy_s": (
+        "app",
+        "floor",
+        "this app as `vercel deploy` builds it (bytecode, vercel.json's build.env) / "
+        "the floor as Vercel builds it by default (from source)",
+    ),
+    "cold_start_equal_s": ("app", "floor_bytecode", "both built with bytecode"),
+    "cold_start_source_s": ("app_source", "floor", "both built from source"),
+}
+THROUGHPUT_UNITS = {"rps": "requests/s", "p50_ms": "p50 latency, ms", "p99_ms": "p99 latency, ms"}
 TARGETS = {  # figure: (bound, "max" | "min"), as a ratio app / floor
-    "cold_start_s": (1.10, "max"),
+    "cold_start_deploy_s": (0.55, "max"),
+    "cold_start_equal_s": (1.15, "max"),
+    "cold_start_source_s": (1.20, "max"),
     "bundle_mb": (1.5, "max"),
     "root_rps": (0.8, "min"),
 }
 
 
-def make_floor(work: Path, name: str = "floor", packages: tuple[str, ...] = ("fastapi",)) -> Path:
-    """A project with only the floor app, laid out and configured like this one, requiring
-    `packages` as pinned in requirements.txt (the floor's app imports them all)."""
-    floor = work / name
+def make_floor(work: Path) -> Path:
+    """The floor project: this project's layout and vercel.json without its build.env (Vercel's
+    defaults), requiring FastAPI as pinned in requirements.txt."""
+    floor = work / "floor"
     (floor / "api").mkdir(parents=True)
     (floor / "public").mkdir()
-    requirements = (ROOT / "requirements.txt").read_text()
-    pins = []
-    for package in packages:
-        pin = re.search(rf"^{package}\S*", requirements, re.M)
-        assert pin, f"requirements.txt names no {package}"
-        pins.append(pin[0] + "\n")
-    (floor / "requirements.txt").write_text("".join(pins))
-    extra = [package.replace("-", "_") for package in packages if package != "fastapi"]
-    imports = "".join(f"import {module}  # noqa: F401\n" for module in extra)
-    (floor / "api" / "index.py").write_text(imports + FLOOR_APP)
-    for name in (".python-version", "vercel.json", ".gitignore", "public/index.html"):
+    pin = re.search(r"^fastapi\S*", (ROOT / "requirements.txt").read_text(), re.M)
+    assert pin, "requirements.txt names no fastapi"
+    (floor / "requirements.txt").write_text(pin[0] + "\n")
+    (floor / "api" / "index.py").write_text(FLOOR_APP)
+    config = json.loads((ROOT / "vercel.json").read_text())
+    config.pop("build", None)
+    (floor / "vercel.json").write_text(json.dumps(config, indent=2))
+    for name in (".python-version", ".gitignore", "public/index.html"):
         (floor / name).write_text((ROOT / name).read_text())
     subprocess.run(["git", "init", "-q"], cwd=floor, check=True)
     return floor
@@ -79,8 +100,8 @@ def cold_start_s(function: Path) -> float:
 
 
 def _importtime(function: Path) -> list[tuple[int, int, str]]:
-    """`python -X importtime -c 'import api.index'` in the built function, from source as on
-    Vercel (the bundle ships no bytecode): (self µs, cumulative µs, name) per module."""
+    """`python -X importtime -c 'import api.index'` in the built function, as Vercel's runtime
+    imports it: (self µs, cumulative µs, name) per module."""
     result = subprocess.run(
         [str(python312()), "-S", "-X", "importtime", "-c", "import api.index"],
         cwd=function,
@@ -97,18 +118,19 @@ def _importtime(function: Path) -> list[tuple[int, int, str]]:
     return rows
 
 
-def import_ms(function: Path) -> float:
-    """The cumulative import time of api.index in the built function, in ms."""
-    return next(cum for _, cum, name in _importtime(function) if name == "api.index") / 1000
-
-
-def heaviest_imports(function: Path, count: int = 8) -> list[tuple[str, float]]:
-    """Import time of api.index and all it pulls in, summed by top-level package (self ms)."""
-    by_package: dict[str, float] = {}
-    for self_us, _, name in _importtime(function):
-        package = name.split(".")[0]
-        by_package[package] = by_package.get(package, 0) + self_us / 1000
-    return sorted(by_package.items(), key=lambda item: -item[1])[:count]
+def import_costs(function: Path) -> dict[str, float]:
+    """In ms: the import of api.index in the built function and of what it pulls in (cumulative,
+    fastapi as the floor imports it too), and of the project's own modules (self)."""
+    rows = _importtime(function)
+    cumulative = {name: cum / 1000 for _, cum, name in rows}
+    own = sum(self_us for self_us, _, name in rows if name.split(".")[0] in ("api", "backend"))
+    return {
+        "api.index": cumulative["api.index"],
+        "fastapi": cumulative["fastapi"],
+        "pydantic.v1": cumulative.get("pydantic.v1", 0.0),
+        "pydantic_settings": cumulative.get("pydantic_settings", 0.0),
+        "backend": own / 1000,
+    }
 
 
 async def _hammer(port: int, path: str, seconds: float, connections: int) -> list[float]:
@@ -179,69 +201,100 @@ def _seed(port: int, count: int) -> None:
     connection.close()
 
 
+def rounds[T](runs: int, measure: Callable[[str], T], names: Sequence[str]) -> dict[str, list[T]]:
+    """`runs` rounds measuring each name once, in turn; every other round in reverse, so no name
+    always goes first."""
+    values: dict[str, list[T]] = {name: [] for name in names}
+    for run in range(runs):
+        for name in names if run % 2 == 0 else reversed(names):
+            values[name].append(measure(name))
+    return values
+
+
+def compare(values: dict[str, list[float]], app: str, floor: str) -> dict[str, float]:
+    """The medians of `app` and `floor`, and the median of their per-round ratios."""
+    ratios = [a / f for a, f in zip(values[app], values[floor], strict=True)]
+    return {
+        "app": statistics.median(values[app]),
+        "floor": statistics.median(values[floor]),
+        "ratio": statistics.median(ratios),
+    }
+
+
 def paired(
     runs: int, measure: Callable[[str], float], names: Sequence[str] = ("app", "floor")
 ) -> dict[str, float]:
     """Median of `runs` alternating measurements of each name, and the median app/floor ratio."""
-    values: dict[str, list[float]] = {name: [] for name in names}
-    for _ in range(runs):
-        for name in names:
-            values[name].append(measure(name))
-    figures = {name: statistics.median(values[name]) for name in names}
+    values = rounds(runs, measure, names)
     if "floor" in values:
-        ratios = [a / f for a, f in zip(values["app"], values["floor"], strict=True)]
-        figures["ratio"] = statistics.median(ratios)
-    return figures
+        return compare(values, "app", "floor")
+    return {name: statistics.median(values[name]) for name in names}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=15, help="paired runs per figure")
+    parser.add_argument("--runs", type=int, default=15, help="alternating rounds per figure")
     parser.add_argument("--seconds", type=float, default=1.5, help="per throughput burst")
     parser.add_argument("--json", type=Path, default=ROOT / ".tools" / "bench.json")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work = Path(tmp)
-        floor_project = make_floor(work)
+        projects = {"app": ROOT, "floor": make_floor(work)}
         print("building the app and the floor with the Vercel CLI...", file=sys.stderr)
-        projects = {"app": ROOT, "floor": floor_project}
-        functions = {name: build(path, work / f"{name}-build") for name, path in projects.items()}
-        # What pydantic-settings alone, imported by the floor, costs its cold start.
-        settings_floor = make_floor(work, "floor-settings", ("fastapi", "pydantic-settings"))
-        settings_function = build(settings_floor, work / "floor-settings-build")
-        precompiled = {
-            name: build(path, work / f"{name}-precompiled", build_env=PRECOMPILE)
-            for name, path in projects.items()
+        functions = {
+            name: build(projects[project], work / f"{name}-build", build_env=build_env)
+            for name, (project, build_env) in BUILDS.items()
         }
+        for name, function in functions.items():  # what the figures' labels say
+            shipped = (function / "api" / "__pycache__" / "index.cpython-312.pyc").is_file()
+            assert shipped == (name in SHIPS_BYTECODE), f"{name} ships bytecode: {shipped}"
 
+        cold = rounds(args.runs, lambda name: cold_start_s(functions[name]), list(functions))
         figures = {
-            "bundle_mb": {name: bundle_mb(path) for name, path in functions.items()},
-            "cold_start_s": paired(args.runs, lambda name: cold_start_s(functions[name])),
-            "cold_start_floor_with_pydantic_settings_s": paired(
-                args.runs,
-                lambda name: cold_start_s(settings_function if name == "app" else functions[name]),
-            ),
-            "cold_start_precompiled_s": paired(
-                args.runs, lambda name: cold_start_s(precompiled[name])
-            ),
-            "import_ms": paired(args.runs, lambda name: import_ms(functions[name])),
+            figure: {"what": f"s, import + first GET /api/ under Vercel's runtime: {what}"}
+            | compare(cold, app, floor)
+            for figure, (app, floor, what) in COLD_STARTS.items()
         }
-        figures["bundle_mb"]["ratio"] = figures["bundle_mb"]["app"] / figures["bundle_mb"]["floor"]
+        bundles = {name: bundle_mb(function) for name, function in functions.items()}
+        figures["bundle_mb"] = {
+            "what": "MB, the built function, both with bytecode",
+            "app": bundles["app"],
+            "floor": bundles["floor_bytecode"],
+            "ratio": bundles["app"] / bundles["floor_bytecode"],
+        }
+        figures["bundle_source_mb"] = {
+            "what": "MB, the built function, both from source",
+            "app": bundles["app_source"],
+            "floor": bundles["floor"],
+            "ratio": bundles["app_source"] / bundles["floor"],
+        }
+        costs = rounds(5, lambda name: import_costs(functions[name]), ["app", "app_source"])
+        own_imports: dict[str, Any] = {
+            "what": "ms, -X importtime of api.index in this app's built function, median of 5: "
+            "cumulative, except `backend`: the self time of this project's own modules",
+        }
+        for label, name in (("bytecode", "app"), ("source", "app_source")):
+            own_imports[label] = {
+                key: statistics.median(c[key] for c in costs[name]) for key in costs[name][0]
+            }
         root = throughput(projects, "/api/", args.runs, args.seconds, work)
         listing = throughput({"app": ROOT}, "/api/status?limit=20", 5, args.seconds, work)
-        figures.update({f"root_{key}": value for key, value in root.items()})
-        figures.update({f"status_{key}": value for key, value in listing.items()})
-        heaviest = heaviest_imports(functions["app"])
+        for key, unit in THROUGHPUT_UNITS.items():
+            figures[f"root_{key}"] = {"what": f"{unit}, GET /api/ under uvicorn"} | root[key]
+            figures[f"status_{key}"] = {
+                "what": f"{unit}, GET /api/status?limit=20 under uvicorn, embedded database"
+            } | listing[key]
 
-    failed = report(figures, heaviest)
-    args.json.write_text(json.dumps({"figures": figures, "heaviest_imports": heaviest}, indent=2))
+    failed = report(figures, own_imports)
+    document = {"runs": args.runs, "figures": figures, "app_import_ms": own_imports}
+    args.json.write_text(json.dumps(document, indent=2))
     print(f"\nwritten to {args.json}")
     return 1 if failed else 0
 
 
-def report(figures: dict[str, dict[str, float]], heaviest: list[tuple[str, float]]) -> bool:
-    print(f"\n{'figure':<42}{'app':>12}{'floor':>12}{'ratio':>9}  target")
+def report(figures: dict[str, dict], own_imports: dict[str, Any]) -> bool:
+    print(f"\n{'figure':<26}{'app':>10}{'floor':>10}{'ratio':>8}  target")
     failed = False
     for name, row in figures.items():
         bound, kind = TARGETS.get(name, (None, ""))
@@ -250,14 +303,14 @@ def report(figures: dict[str, dict[str, float]], heaviest: list[tuple[str, float
             ok = row["ratio"] <= bound if kind == "max" else row["ratio"] >= bound
             failed |= not ok
             verdict = f"{'<=' if kind == 'max' else '>='} {bound}  {'ok' if ok else 'MISSED'}"
-        floor = f"{row['floor']:>12.3f}" if "floor" in row else f"{'':>12}"
-        ratio = f"{row['ratio']:>9.3f}" if "ratio" in row else f"{'':>9}"
-        print(f"{name:<42}{row['app']:>12.3f}{floor}{ratio}  {verdict}")
-    print("(cold_start_floor_with_pydantic_settings_s: its `app` is the floor importing")
-    print(" pydantic-settings and nothing else of this app.)")
-    print("\nimport time of api.index in the built function, by package (self ms, from source):")
-    for module, ms in heaviest:
-        print(f"  {module:<28}{ms:>8.1f}")
+        floor = f"{row['floor']:>10.3f}" if "floor" in row else f"{'':>10}"
+        ratio = f"{row['ratio']:>8.3f}" if "ratio" in row else f"{'':>8}"
+        print(f"{name:<26}{row['app']:>10.3f}{floor}{ratio}  {verdict}")
+        print(f"  {row['what']}")
+    print(f"\n{own_imports['what']}")
+    print(f"  {'':<20}{'bytecode':>10}{'source':>10}")
+    for key, bytecode_ms in own_imports["bytecode"].items():
+        print(f"  {key:<20}{bytecode_ms:>10.1f}{own_imports['source'][key]:>10.1f}")
     return failed
 
 

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 SECRET = "Rehearsal-S3cret-Pw"
 TIMEOUT_MS = 1000
-SLACK_S = 4  # cold imports of Motor and pymongo, compiled from source, on 2 shared cores
+SLACK_S = 4  # cold imports of Motor and pymongo on 2 shared cores
 JSON_HEADERS = {"content-type": "application/json"}
 
 
@@ -316,9 +316,7 @@ def test_the_bundle_leaves_out(function, path):
     assert not (function / path).exists()
 
 
-@pytest.mark.parametrize("built", ["function", "precompiled"])
-def test_no_bundled_file_holds_the_local_env_secret(request, built):
-    function = request.getfixturevalue(built)
+def test_no_bundled_file_holds_the_local_env_secret(function):
     leaking = [
         p for p in function.rglob("*") if p.is_file() and b"LOCAL-ENV-SECRET" in p.read_bytes()
     ]
@@ -341,25 +339,24 @@ def test_the_function_is_api_index_despite_the_fastapi_preset(function):
     ]
 
 
-# VERCEL_PYTHON_COMPILEALL=1, a build environment variable of Vercel's Python builder, ships
-# bytecode with the function: about half the cold start (README, Performance; `make bench`).
+# vercel.json's build.env sets VERCEL_PYTHON_COMPILEALL=1, a build environment variable of
+# Vercel's Python builder: the function ships bytecode, about half the cold start (README,
+# Performance; `make bench`). `build()` applies build.env as `vercel deploy` does, so every
+# scenario above runs on that build.
 
 
-@pytest.fixture(scope="module")
-def precompiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    build_env = {"VERCEL_PYTHON_COMPILEALL": "1"}
-    return build(ROOT, tmp_path_factory.mktemp("precompiled"), build_env=build_env)
+def test_the_default_build_ships_bytecode(function):
+    assert (function / "backend" / "__pycache__" / "server.cpython-312.pyc").is_file()
+    assert list((function / "_vendor" / "fastapi" / "__pycache__").glob("*.cpython-312.pyc"))
 
 
-def test_a_precompiled_build_ships_bytecode(precompiled):
-    assert list((precompiled / "backend" / "__pycache__").glob("server.cpython-312.pyc"))
-    assert list((precompiled / "_vendor" / "fastapi" / "__pycache__").glob("*.pyc"))
-
-
-def test_a_precompiled_build_serves(precompiled):
-    rehearsal = Rehearsal(precompiled, {"root": get("/api/")}, {"VERCEL": "1"})
+def test_the_default_build_serves_from_its_bytecode(function):
+    # PYTHONVERBOSE names the file each module's code comes from: the .pyc, not the source.
+    rehearsal = Rehearsal(function, {"root": get("/api/")}, {"VERCEL": "1", "PYTHONVERBOSE": "1"})
     assert rehearsal["root"]["status"] == 200
-    assert rehearsal["root"]["json"] == {"message": "Hello World"}
+    loaded = [line for line in rehearsal.stderr.splitlines() if "code object from" in line]
+    for module in ("backend/__pycache__/server", "fastapi/__pycache__/routing"):
+        assert any(f"{module}.cpython-312.pyc" in line for line in loaded), module
 
 
 # The Marketplace's MongoDB Atlas integration sets MONGODB_URI, not MONGO_URL.
