@@ -101,7 +101,7 @@ def _lambda_adapter() -> Callable[[dict[str, Any], Any], dict[str, Any]]:
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """AWS Lambda / API Gateway: the same `app` through Mangum. Mangum is imported on the first
-    call: Vercel never makes one, and loading it at import cost Vercel's cold start ~30 ms."""
+    call: Vercel never makes one, so its cold start does not pay for loading Mangum."""
     return _lambda_adapter()(event, context)
 
 

@@ -1,6 +1,7 @@
 """Shared fixtures: settings from only what a test passes, an app on the embedded store, and a
 scriptable MongoDB wire-protocol server (mockupdb) for the real drivers."""
 
+import contextlib
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -9,11 +10,9 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from mockupdb import CommandBase, MockupDB, OpMsg
 
 from backend.server import create_app
 from backend.settings import Settings
-from backend.status_store import IDEMPOTENCY_KEYS, STATUS_CHECKS
 from harness.mongod import Mongod
 
 
@@ -84,42 +83,49 @@ def stopping() -> Iterator[list[threading.Thread]]:
 
 
 @pytest.fixture
-def start_mongod(stopping: list[threading.Thread]) -> Iterator[Callable[..., MockupDB]]:
-    """`start_mongod(port=None, replica_set=None)`: a server that answers the handshake, auth,
-    index builds and endSessions, finds nothing and acknowledges every insert. A test pushes a
-    fault on top with `server.autoresponds(...)` (the newest responder wins) and cancels it to
-    bring the server back."""
-    servers: list[MockupDB] = []
+def start_mongod(stopping: list[threading.Thread]) -> Iterator[Callable[..., Mongod]]:
+    """`start_mongod(**options)`: a `harness.mongod.Mongod` (a wire-protocol server that stores),
+    stopped after the test. A test pushes a fault on top with `mongod.server.autoresponds(...)`
+    (the newest responder wins) and cancels it to bring the server back."""
+    servers: list[Mongod] = []
 
-    def start(port: int | None = None, replica_set: str | None = None) -> MockupDB:
-        server = MockupDB(port=port)
-        server.run()
-        servers.append(server)
-        hello: dict[str, Any] = {"ismaster": True, "maxWireVersion": 21}
-        if replica_set is not None:
-            hello |= {
-                "isWritablePrimary": True,
-                "setName": replica_set,
-                "hosts": [f"127.0.0.1:{server.port}"],
-                "logicalSessionTimeoutMinutes": 30,
-            }
-        server.autoresponds(CommandBase("ismaster"), hello)  # case-insensitive: isMaster too
-        server.autoresponds(CommandBase("saslStart"), done=True, conversationId=1, payload=b"")
-        server.autoresponds(lambda request: request.command_name == "endSessions" and request.ok())
-        for collection in (STATUS_CHECKS, IDEMPOTENCY_KEYS):
-            server.autoresponds(OpMsg("createIndexes", collection))
-        server.autoresponds(
-            OpMsg("find", STATUS_CHECKS),
-            cursor={"id": 0, "firstBatch": [], "ns": f"app.{STATUS_CHECKS}"},
-        )
-        server.autoresponds(OpMsg("insert", STATUS_CHECKS), n=1)
-        return server
+    def start(**options: Any) -> Mongod:
+        servers.append(Mongod(**options))
+        return servers[-1]
 
     yield start
     for server in servers:
-        thread = threading.Thread(target=server.stop)
-        thread.start()
-        stopping.append(thread)
+        stopping.append(threading.Thread(target=server.stop))
+        stopping[-1].start()
+
+
+# A server that never answers gives up after this long, so a broken timeout fails the test
+# instead of hanging the run.
+HANG_LIMIT_S = 8.0
+
+
+@pytest.fixture
+def never_answer() -> Iterator[Callable[[Any], bool]]:
+    """A responder that takes the request and never replies (it hangs up after HANG_LIMIT_S).
+
+    Registering no responder at all would leave the request queued in mockupdb, and the next
+    `autoresponds` call would try to match it and raise EBADF on its closed socket."""
+    timers: list[threading.Timer] = []
+
+    def respond(request: Any) -> bool:
+        timer = threading.Timer(HANG_LIMIT_S, _hang_up_quietly, [request])
+        timers.append(timer)
+        timer.start()
+        return True
+
+    yield respond
+    for timer in timers:
+        timer.cancel()
+
+
+def _hang_up_quietly(request: Any) -> None:
+    with contextlib.suppress(OSError):  # the client gave up and closed the connection first
+        request.hangup()
 
 
 DEPLOYMENT_STATES = {

@@ -143,22 +143,3 @@ def test_a_database_failure_leaves_the_routes_that_do_not_need_it_working(make_c
     assert client.get("/api/").status_code == 200
     assert client.get("/api/docs").status_code == 200
     assert client.get("/api/openapi.json").status_code == 200
-
-
-@pytest.mark.parametrize("code", [13, 18, 8000])
-def test_rejected_credentials_are_a_503_saying_so(make_settings, code):
-    from pymongo.errors import OperationFailure
-
-    from backend.db import as_unavailable
-
-    error = OperationFailure("Authentication failed.", code)
-    detail = str(as_unavailable(error, make_settings(mongo_url="mongodb://u:p@h/")))
-    assert detail.startswith("The database rejected the credentials in MONGO_URL")
-
-
-def test_other_driver_errors_stay_500s(make_settings):
-    from pymongo.errors import OperationFailure
-
-    from backend.db import as_unavailable
-
-    assert as_unavailable(OperationFailure("bad query", 2), make_settings()) is None

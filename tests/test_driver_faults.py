@@ -1,27 +1,27 @@
-"""The real Motor driver over real sockets (mockupdb, not mongomock): what a slow, absent, cut
-off or failed-over database, a new event loop and a password in MONGO_URL do to the API.
+"""The real drivers, Motor and PyMongo, over real sockets (mockupdb, not mongomock): what a slow,
+absent, cut off, failed-over or refusing database, a new event loop and a password in MONGO_URL
+do to the API.
 
 mockupdb cannot do SCRAM, so every URL asks for PLAIN, which it can answer: the password still
 travels in MONGO_URL and the driver still sends it, so a leak would still show.
 """
 
-import contextlib
 import functools
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 from fastapi.testclient import TestClient
-from mockupdb import MockupDB, OpMsg
+from mockupdb import OpMsg
 
 from backend.server import create_app
 from backend.status_store import STATUS_CHECKS
 from harness import ROOT
+from harness.mongod import Mongod
 from harness.net import free_port
 
 SECRET = "S3cr3t-Passw0rd"
@@ -35,9 +35,6 @@ ROOMY_TIMEOUT_MS = 5000
 # Wall-clock allowance on top of MONGO_TIMEOUT_MS (the machine is noisy). Without the timeouts
 # the driver would wait 30 s, or forever for a command never answered.
 SLACK_S = 3.0
-# A server that never answers gives up after this long, so a broken timeout fails the test
-# instead of hanging the run.
-HANG_LIMIT_S = 8.0
 DID_NOT_ANSWER = f"The database did not answer within MONGO_TIMEOUT_MS={TIMEOUT_MS}"
 CONNECTION_FAILED = "The connection to the database failed"
 
@@ -58,27 +55,9 @@ def timed(request: Callable[[], Any]) -> tuple[Any, float]:
 
 
 @pytest.fixture
-def never_answer() -> Iterator[Callable[[Any], bool]]:
-    """A responder that takes the request and never replies (it hangs up after HANG_LIMIT_S).
-
-    Registering no responder at all would leave the request queued in mockupdb, and the next
-    `autoresponds` call would try to match it and raise EBADF on its closed socket."""
-    timers: list[threading.Timer] = []
-
-    def respond(request: Any) -> bool:
-        timer = threading.Timer(HANG_LIMIT_S, _hang_up_quietly, [request])
-        timers.append(timer)
-        timer.start()
-        return True
-
-    yield respond
-    for timer in timers:
-        timer.cancel()
-
-
-def _hang_up_quietly(request: Any) -> None:
-    with contextlib.suppress(OSError):  # the driver gave up and closed the connection first
-        request.hangup()
+def start_mongod(start_mongod: Callable[..., Mongod]) -> Callable[..., Mongod]:
+    """conftest's, with this module's password: the one `mongo_url` sends."""
+    return functools.partial(start_mongod, password=SECRET)
 
 
 @pytest.fixture(params=["motor", "pymongo"])
@@ -89,7 +68,7 @@ def driver(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def make_client(
-    start_mongod: Callable[..., MockupDB], make_client: Callable[..., TestClient], driver: str
+    start_mongod: Callable[..., Mongod], make_client: Callable[..., TestClient], driver: str
 ) -> Callable[..., TestClient]:
     """conftest's `make_client` on `driver`, set up after `start_mongod` so its apps shut down
     (and close their clients) while the servers still answer."""
@@ -101,7 +80,7 @@ def test_a_command_never_answered_is_a_503_naming_the_timeout_then_recovers(
 ):
     server = start_mongod()
     client = make_client(mongo_url=mongo_url(server.port), mongo_timeout_ms=TIMEOUT_MS)
-    silence = server.autoresponds(OpMsg("find", STATUS_CHECKS), never_answer)
+    silence = server.server.autoresponds(OpMsg("find", STATUS_CHECKS), never_answer)
 
     response, elapsed = timed(lambda: client.get("/api/status"))
     assert response.status_code == 503
@@ -135,7 +114,9 @@ def test_a_connection_closed_during_a_write_is_a_503_naming_the_connection_then_
     # reaches the API as it happened.
     server = start_mongod()
     client = make_client(mongo_url=mongo_url(server.port), mongo_timeout_ms=TIMEOUT_MS)
-    cut = server.autoresponds(OpMsg("insert", STATUS_CHECKS), lambda request: request.hangup())
+    cut = server.server.autoresponds(
+        OpMsg("insert", STATUS_CHECKS), lambda request: request.hangup()
+    )
 
     response = post(client)
     assert response.status_code == 503
@@ -154,7 +135,7 @@ def test_a_read_whose_connection_is_closed_once_is_retried_and_succeeds(start_mo
         finds.append(request.doc)
         return len(finds) == 1 and request.hangup()  # then False: the default answers
 
-    server.autoresponds(OpMsg("find", STATUS_CHECKS), hang_up_the_first)
+    server.server.autoresponds(OpMsg("find", STATUS_CHECKS), hang_up_the_first)
 
     assert client.get("/api/status").status_code == 200
     assert len(finds) == 2
@@ -169,7 +150,7 @@ def test_a_read_whose_connection_is_closed_on_every_attempt_is_a_503_then_recove
     timeout_ms = 400
     server = start_mongod()
     client = make_client(mongo_url=mongo_url(server.port), mongo_timeout_ms=timeout_ms)
-    cut = server.autoresponds(OpMsg("find", STATUS_CHECKS), lambda request: request.hangup())
+    cut = server.server.autoresponds(OpMsg("find", STATUS_CHECKS), lambda request: request.hangup())
 
     response, elapsed = timed(lambda: client.get("/api/status"))
     assert response.status_code == 503
@@ -190,7 +171,7 @@ def test_a_query_the_server_stops_at_the_time_limit_is_a_503_naming_the_timeout(
     # the budget is left to send a retry.
     server = start_mongod()
     client = make_client(mongo_url=mongo_url(server.port), mongo_timeout_ms=TIMEOUT_MS)
-    server.autoresponds(
+    server.server.autoresponds(
         OpMsg("find", STATUS_CHECKS),
         lambda request: request.command_err(
             50, "operation exceeded time limit", codeName="MaxTimeMSExpired"
@@ -221,7 +202,7 @@ def test_a_write_refused_by_a_stepped_down_primary_is_retried_once_and_stored_on
         acknowledged.append(request.doc)
         return request.ok(n=1)
 
-    server.autoresponds(OpMsg("insert", STATUS_CHECKS), not_primary_then_ok)
+    server.server.autoresponds(OpMsg("insert", STATUS_CHECKS), not_primary_then_ok)
 
     response = post(client, "failover")
     assert response.status_code == 201
@@ -298,11 +279,11 @@ def test_no_client_and_no_connection_exist_until_a_request_needs_the_database(
     client = make_client(mongo_url=mongo_url(server.port), mongo_timeout_ms=TIMEOUT_MS)
     assert client.get("/api/").status_code == 200
     assert clients_created(capfd) == 0
-    assert server.requests_count == 0  # a driver connection opens with a handshake request
+    assert server.server.requests_count == 0  # a driver connection opens with a handshake request
 
     assert client.get("/api/status").status_code == 200
     assert clients_created(capfd) == 1
-    assert server.requests_count > 0
+    assert server.server.requests_count > 0
 
 
 def test_one_client_serves_every_request_on_one_event_loop(start_mongod, make_client, capfd):
@@ -324,7 +305,7 @@ def faulty_port(request, start_mongod, never_answer) -> int:
         return free_port()
     server = start_mongod()
     fault = never_answer if request.param == "silent" else lambda insert: insert.hangup()
-    server.autoresponds(OpMsg("insert", STATUS_CHECKS), fault)
+    server.server.autoresponds(OpMsg("insert", STATUS_CHECKS), fault)
     return server.port
 
 
@@ -343,3 +324,47 @@ def test_the_password_in_mongo_url_is_in_no_response_and_no_log_line(
     assert SECRET not in out + err
     assert "database unavailable" in caplog.text  # every logger's records, before formatting
     assert SECRET not in caplog.text
+
+
+def test_a_wrong_password_is_a_503_saying_the_credentials_were_rejected(start_mongod, make_client):
+    server = start_mongod()
+    client = make_client(mongo_url=server.url(password="wrong"), mongo_timeout_ms=TIMEOUT_MS)
+    response = client.get("/api/status")
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith(
+        "The database rejected the credentials in MONGO_URL (OperationFailure, code 18)"
+    )
+    assert "retry-after" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("command", "code", "name"),
+    [("saslStart", 8000, "AtlasError"), ("find", 13, "Unauthorized")],
+)
+def test_atlas_bad_auth_and_a_user_without_the_role_are_503s_about_the_credentials(
+    start_mongod, make_client, command, code, name
+):
+    server = start_mongod()
+    client = make_client(mongo_url=mongo_url(server.port), mongo_timeout_ms=TIMEOUT_MS)
+    server.server.autoresponds(
+        lambda request: (
+            request.command_name == command
+            and request.command_err(code, "bad auth : authentication failed", codeName=name)
+        )
+    )
+    response = client.get("/api/status")
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith(
+        "The database rejected the credentials in MONGO_URL"
+    )
+
+
+def test_any_other_database_error_stays_a_500_with_the_request_id(start_mongod, make_client):
+    server = start_mongod()
+    client = make_client(mongo_url=mongo_url(server.port), mongo_timeout_ms=TIMEOUT_MS)
+    server.server.autoresponds(
+        OpMsg("find", STATUS_CHECKS), lambda request: request.command_err(2, "BadValue")
+    )
+    response = client.get("/api/status")
+    assert response.status_code == 500
+    assert response.headers["x-request-id"] in response.json()["detail"]

@@ -2,9 +2,8 @@
 
 import asyncio
 import inspect
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,29 +27,6 @@ def motor_client(*args: Any, **kwargs: Any) -> Any:
 
 
 DRIVERS = {"motor": motor_client, "pymongo": AsyncMongoClient}
-
-
-@pytest.fixture(scope="module")
-def stopping() -> Iterator[list[threading.Thread]]:
-    """Servers stop in the background (about a second each); all have by the end."""
-    threads: list[threading.Thread] = []
-    yield threads
-    for thread in threads:
-        thread.join()
-
-
-@pytest.fixture
-def start_mongod(stopping: list[threading.Thread]) -> Iterator[Callable[..., Mongod]]:
-    servers: list[Mongod] = []
-
-    def start(**options: Any) -> Mongod:
-        servers.append(Mongod(**options))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        stopping.append(threading.Thread(target=server.stop))
-        stopping[-1].start()
 
 
 @pytest.fixture

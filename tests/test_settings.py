@@ -2,11 +2,12 @@
 
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from backend.exceptions import SettingsError
-from backend.settings import load_settings
+from backend.settings import Settings, load_settings
 from harness import ROOT
 
 
@@ -84,28 +85,33 @@ def test_the_mongo_url_never_shows_in_the_settings_repr(monkeypatch):
     assert "hunter22" not in str(settings.model_dump())
 
 
-def test_a_deployment_ignores_a_dotenv_file(monkeypatch, tmp_path):
+@pytest.fixture
+def settings_at_start(monkeypatch, tmp_path) -> Iterator[Callable[[], Settings]]:
+    """What `get_settings()` reads in a process started in `tmp_path` (which may hold a `.env`);
+    its per-process cache is left empty again afterwards."""
     from backend.settings import get_settings
 
+    monkeypatch.chdir(tmp_path)
+
+    def start() -> Settings:
+        get_settings.cache_clear()
+        return get_settings()
+
+    yield start
+    get_settings.cache_clear()
+
+
+def test_a_deployment_ignores_a_dotenv_file(settings_at_start, monkeypatch, tmp_path):
     (tmp_path / ".env").write_text("MONGO_URL=mongodb://leak:bundled@db/\n")
-    monkeypatch.chdir(tmp_path)
-    get_settings.cache_clear()
-    assert get_settings().mongo_url is not None
+    assert settings_at_start().mongo_url is not None
     monkeypatch.setenv("VERCEL", "1")
-    get_settings.cache_clear()
-    assert get_settings().mongo_url is None
-    get_settings.cache_clear()
+    assert settings_at_start().mongo_url is None
 
 
-def test_vercel_0_is_local_and_reads_the_dotenv_file(monkeypatch, tmp_path):
-    from backend.settings import get_settings
-
+def test_vercel_0_is_local_and_reads_the_dotenv_file(settings_at_start, monkeypatch, tmp_path):
     (tmp_path / ".env").write_text("DB_NAME=from_file\n")
-    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("VERCEL", "0")
-    get_settings.cache_clear()
-    assert get_settings().db_name == "from_file"
-    get_settings.cache_clear()
+    assert settings_at_start().db_name == "from_file"
 
 
 ATLAS_URI = "mongodb+srv://atlas:AtlasPw123@cluster0.example.mongodb.net/shop?retryWrites=true"

@@ -1,10 +1,8 @@
 """The deploy rehearsal: `vercel build` with Vercel's CLI, then the built function under
 Vercel's Python runtime, cold, with only its bundle, in each way a deployment can go wrong."""
 
-import contextlib
 import json
 import socket
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -495,17 +493,11 @@ def test_concurrent_requests_leak_no_password(fluid_answering):
     assert SECRET not in invocation.stderr + invocation.stdout
 
 
-@pytest.fixture(scope="module", params=DRIVERS)
-def fluid_slow_queries(request, function: Path, mongod: Mongod) -> Invocation:
+@pytest.fixture(params=DRIVERS)
+def fluid_slow_queries(
+    request, function: Path, mongod: Mongod, never_answer
+) -> Iterator[Invocation]:
     """32 reads at once, each waiting for an answer that never comes, under a pool of 32."""
-    timers: list[threading.Timer] = []
-
-    def never_answer(command) -> bool:
-        timer = threading.Timer(8, lambda: contextlib.suppress(OSError)(command.hangup)())
-        timers.append(timer)
-        timer.start()
-        return True
-
     silence = mongod.server.autoresponds(OpMsg("find", "status_checks"), never_answer)
     env = {
         "VERCEL": "1",
@@ -518,8 +510,6 @@ def fluid_slow_queries(request, function: Path, mongod: Mongod) -> Invocation:
         yield everything_at_once(function, [get("/api/status")] * 32, env)
     finally:
         silence.cancel()
-        for timer in timers:
-            timer.cancel()
 
 
 def test_concurrent_slow_queries_time_out_together_not_in_rounds(fluid_slow_queries):
