@@ -144,7 +144,7 @@ def _pymongo_client(url: str, **options: Any) -> Any:
 _CLIENTS = {"motor": _motor_client, "pymongo": _pymongo_client}
 
 
-def as_unavailable(exc: Exception, settings: Settings) -> DatabaseUnavailable | None:
+def _as_unavailable(exc: Exception, settings: Settings) -> DatabaseUnavailable | None:
     """The 503 a driver failure deserves, or None when it is a bug that should stay a 500."""
     if isinstance(exc, DatabaseUnavailable):
         return exc
@@ -202,7 +202,7 @@ async def get_db(mongo: MongoDep) -> AsyncIterator["AsyncIOMotorDatabase"]:
     try:
         yield await mongo.database()
     except Exception as exc:
-        unavailable = as_unavailable(exc, mongo.settings)
+        unavailable = _as_unavailable(exc, mongo.settings)
         if unavailable is None:
             raise
         raise unavailable from None
