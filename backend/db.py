@@ -39,6 +39,7 @@ class Mongo:
         self.settings = settings
         self.mode = settings.database_mode
         self.driver = "mongomock" if self.mode == "embedded" else settings.mongo_driver
+        self.database_name = settings.database_name  # parsed from the URL once, not per request
         self._prepare = prepare
         self._client: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -52,7 +53,7 @@ class Mongo:
         if self._client is None or loop is not self._loop:
             await self.close()
             self._client, self._loop = self._connect(), loop
-        db = self._client[self.settings.database_name]
+        db = self._client[self.database_name]
         if self._prepare is not None:
             # Requests that arrive while it runs share one attempt; a failed one is tried again
             # by the next request.
@@ -116,7 +117,7 @@ class Mongo:
         logger.info(
             "database client created: driver %s, database %s, from %s",
             settings.mongo_driver,
-            settings.database_name,
+            self.database_name,
             settings.mongo_url_variable,
         )
         return client

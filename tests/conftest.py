@@ -1,10 +1,13 @@
-"""Shared fixtures: settings from only what a test passes, an app on the embedded store, and a
-scriptable MongoDB wire-protocol server (mockupdb) for the real drivers."""
+"""Shared fixtures: settings from only what a test passes, an app on the embedded store or on a
+real driver against a wire-protocol server (harness.mongod), `make dev`'s server in each state a
+deployment can be in, and stand-ins for what Vercel answers before the function runs."""
 
 import contextlib
+import json
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -13,6 +16,8 @@ from fastapi.testclient import TestClient
 
 from backend.server import create_app
 from backend.settings import Settings
+from harness import ROOT
+from harness.dev_server import dev_server
 from harness.mongod import Mongod
 
 
@@ -141,12 +146,8 @@ DEPLOYMENT_STATES = {
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], str]]:
     """`deployment(state)`: the URL of `make dev`'s server in one of DEPLOYMENT_STATES, each
     started once per session."""
-    from contextlib import ExitStack
-
-    from harness.dev_server import dev_server
-
     urls: dict[str, str] = {}
-    with ExitStack() as servers:
+    with contextlib.ExitStack() as servers:
 
         def start(state: str) -> str:
             if state not in urls:
@@ -165,12 +166,6 @@ class FakeVercel:
     the page at `/` (with vercel.json's CSP) and `api_answer` on every other path."""
 
     def __init__(self, status: int, body: bytes, content_type: str) -> None:
-        import json
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        from harness import ROOT
-
         page = (ROOT / "public" / "index.html").read_bytes()
         (rule,) = json.loads((ROOT / "vercel.json").read_text())["headers"]
         page_headers = [(h["key"], h["value"]) for h in rule["headers"]]
