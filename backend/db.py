@@ -10,7 +10,8 @@ see only the database object, whose API the three share, and pymongo's exception
 import asyncio
 import inspect
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
@@ -29,18 +30,26 @@ if TYPE_CHECKING:
 MAX_IDLE_TIME_MS = 5_000
 
 
+@dataclass(frozen=True)
+class Index:
+    """An index a store relies on: `Index("items", (("created_at", -1), ("_id", -1)))`.
+    `options` are create_index's (`unique`, `expireAfterSeconds`...)."""
+
+    collection: str
+    keys: tuple[tuple[str, int], ...]
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
 class Mongo:
     """Owns the client. `database()` hands out the one that serves the running event loop,
-    after `prepare` (index creation) has run once for it."""
+    after every index in `indexes` has been created once for it."""
 
-    def __init__(
-        self, settings: Settings, prepare: Callable[[Any], Awaitable[None]] | None = None
-    ) -> None:
+    def __init__(self, settings: Settings, indexes: Sequence[Index] = ()) -> None:
         self.settings = settings
         self.mode = settings.database_mode
         self.driver = "mongomock" if self.mode == "embedded" else settings.mongo_driver
         self.database_name = settings.database_name  # parsed from the URL once, not per request
-        self._prepare = prepare
+        self.indexes = tuple(indexes)
         self._client: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._prepared: asyncio.Future[None] | None = None
@@ -54,14 +63,19 @@ class Mongo:
             await self.close()
             self._client, self._loop = self._connect(), loop
         db = self._client[self.database_name]
-        if self._prepare is not None:
-            # Requests that arrive while it runs share one attempt; a failed one is tried again
-            # by the next request.
-            failed = self._prepared is not None and self._prepared.done() and self._failed()
-            if self._prepared is None or failed:
-                self._prepared = asyncio.ensure_future(self._prepare(db))
-            await asyncio.shield(self._prepared)
+        # Requests that arrive while the indexes are made share one attempt; a failed one is
+        # tried again by the next request.
+        failed = self._prepared is not None and self._prepared.done() and self._failed()
+        if self._prepared is None or failed:
+            self._prepared = asyncio.ensure_future(self._create_indexes(db))
+        await asyncio.shield(self._prepared)
         return db
+
+    async def _create_indexes(self, db: Any) -> None:
+        """All at once (one round trip's wait, however many); creating one again is a no-op."""
+        await asyncio.gather(
+            *(db[i.collection].create_index(list(i.keys), **i.options) for i in self.indexes)
+        )
 
     def _failed(self) -> bool:
         assert self._prepared is not None

@@ -1,19 +1,23 @@
 """Every error as a JSON body with `detail`: the one function that makes it, the exception
-handlers, and the error responses the OpenAPI document declares."""
+handlers, and the errors the OpenAPI document declares, for every route however it was added."""
 
 import re
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from backend.exceptions import DatabaseUnavailable
 from backend.log import logger
+
+MAX_BODY_BYTES = 64 * 1024
 
 
 class ErrorMessage(BaseModel):
@@ -33,24 +37,54 @@ class InvalidInput(BaseModel):
 _DESCRIPTIONS = {
     400: "The request cannot be read: both Transfer-Encoding and Content-Length, or a body "
     "the JSON parser refuses (not UTF-8, nested too deep, a number over 4,300 digits)",
+    404: "Not found: `detail` says what",
     409: "The Idempotency-Key expired during its own request: retry it",
-    413: "The request body is over 64 KiB",
+    412: "If-Match names a version the item no longer is: read it again and retry",
+    413: f"The request body is over {MAX_BODY_BYTES // 1024} KiB",
     422: "Invalid input: `detail` lists each location at fault and why. An Idempotency-Key "
     "reused with a different body is a 422 whose `detail` is a message",
     500: "A bug: `detail` holds the request id to find it in the server log",
     503: "The database cannot serve the request; Retry-After when a retry may pass",
 }
+# What any request may get, whatever its route: declared on every operation.
+ANY_REQUEST = (400, 413, 500)
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The OpenAPI `responses` entries for these error statuses and those any request may get."""
+    """The OpenAPI `responses` entries for these error statuses, any status: a route passes
+    them to its decorator (`responses=error_responses(404, 503)`)."""
+    return {status: _documented(status) for status in sorted(statuses)}
+
+
+def _documented(status: int) -> dict[str, Any]:
     return {
-        status: {
-            "model": InvalidInput if status == 422 else ErrorMessage,
-            "description": _DESCRIPTIONS[status],
-        }
-        for status in sorted({400, 413, 500, *statuses})
+        "model": InvalidInput if status == 422 else ErrorMessage,
+        "description": _DESCRIPTIONS.get(status) or HTTPStatus(status).phrase,
     }
+
+
+def declare_errors(openapi: dict[str, Any]) -> None:
+    """Make the generated document say what the app does, for every operation: the errors any
+    request may get, and the project's 422 body instead of FastAPI's default one (which has an
+    `input` field this API never sends)."""
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    for model in (ErrorMessage, InvalidInput):
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    for path in openapi.get("paths", {}).values():
+        for operation in path.values():
+            responses = operation.setdefault("responses", {})
+            declared = (int(status) for status in responses if status.isdigit())
+            statuses = {*ANY_REQUEST, *(status for status in declared if status >= 400)}
+            for status in sorted(statuses):
+                documented = _documented(status)
+                ref = {"$ref": f"#/components/schemas/{documented['model'].__name__}"}
+                entry = responses.setdefault(str(status), {})
+                entry.setdefault("description", documented["description"])
+                entry["content"] = {"application/json": {"schema": ref}}
 
 
 def error_response(
@@ -86,10 +120,11 @@ async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
 
 
 def _allowed_methods(request: Request) -> str:
+    """Every method some route of the app serves at this path, however it was added."""
     methods: set[str] = set()
-    for route in request.app.state.api_routes:
+    for route in iter_route_contexts(request.app.router.routes):
         if route.matches(request.scope)[0] is not Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
+            methods |= route.methods or set()
     if "GET" in methods:
         methods.add("HEAD")
     return ", ".join(sorted(methods))

@@ -9,10 +9,9 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.errors import error_response
+from backend.errors import MAX_BODY_BYTES, error_response
 from backend.log import log_request, logger, request_id
 
-MAX_BODY_BYTES = 64 * 1024
 _TOO_LARGE = f"The request body is larger than {MAX_BODY_BYTES} bytes."
 _AMBIGUOUS_LENGTH = (
     "The request has both Transfer-Encoding and Content-Length, which may disagree on where "

@@ -5,16 +5,20 @@ Local development: `uvicorn backend.server:app --reload` (what `make dev` runs).
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
-from backend import status_store
+from backend import idempotency, items_store, status_store
 from backend.db import Mongo
-from backend.errors import add_exception_handlers
+from backend.errors import add_exception_handlers, declare_errors
 from backend.log import configure_logging, logger
 from backend.middleware import BrowserCORSMiddleware, RequestContextMiddleware
-from backend.routes import health, root, status
+from backend.routes import health, items, root, status
 from backend.settings import Settings, get_settings
+
+# Every index a store declares: each client creates them all, once, on its first request.
+INDEXES = (*status_store.INDEXES, *items_store.INDEXES, *idempotency.INDEXES)
 
 
 @asynccontextmanager
@@ -57,8 +61,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Its redirect builds Location from the Host header; a path is served as documented.
         redirect_slashes=False,
     )
-    app.state.mongo = Mongo(settings, prepare=status_store.create_indexes)
+    app.state.mongo = Mongo(settings, INDEXES)
     add_exception_handlers(app)
+
+    def openapi() -> dict[str, Any]:
+        # The document says what the app does, for every route however it was added.
+        if app.openapi_schema is None:
+            declare_errors(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     any_origin = "*" in settings.cors_origins
     app.add_middleware(
@@ -74,11 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # include_router, not the router's routes appended to the app: only routes made by the app
     # see its dependency_overrides (tests replace the clock that way).
-    routers = (root.router, health.router, status.router)
-    for router in routers:
+    for router in (root.router, health.router, status.router, items.router):
         app.include_router(router)
-    # What a 405's Allow lists: FastAPI keeps included routers out of `app.router.routes`.
-    app.state.api_routes = tuple(route for router in routers for route in router.routes)
     return app
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from backend.routes.status import get_clock
+from backend.clock import get_clock
 from tests.conftest import ON_EVERY_DATABASE
 
 pytestmark = ON_EVERY_DATABASE
