@@ -1,5 +1,6 @@
 """The contract over real HTTP, against the server `make dev` runs (uvicorn, embedded database)."""
 
+import asyncio
 import json
 import socket
 import uuid
@@ -9,6 +10,7 @@ import httpx
 import pytest
 
 from harness.dev_server import dev_server
+from harness.mongod import Mongod
 
 pytestmark = pytest.mark.slow
 
@@ -125,3 +127,54 @@ def test_errors_and_headers(server):
     assert response.headers["access-control-allow-origin"] == "*"
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["x-request-id"]
+
+
+@pytest.fixture(scope="module", params=["embedded", "motor", "pymongo"])
+def items_server(request, server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`make dev`'s server on each database back-end: the drivers against harness.mongod."""
+    if request.param == "embedded":
+        yield server
+        return
+    with Mongod() as mongod:
+        env = {"MONGO_URL": mongod.url(f"dev_{request.param}"), "MONGO_DRIVER": request.param}
+        log = tmp_path_factory.mktemp(f"dev-{request.param}") / "server.log"
+        with dev_server(log, env=env) as url:
+            yield url
+
+
+def test_the_items_lifecycle_over_http(items_server):
+    server = items_server
+    created = httpx.post(f"{server}/api/items", json={"title": "over http"})
+    assert created.status_code == 201
+    url = f"{server}{created.headers['location']}"
+    etag = created.headers["etag"]
+    assert httpx.get(url, headers={"If-None-Match": etag}).status_code == 304
+    patch = {"content-type": "application/merge-patch+json", "If-Match": etag}
+    changed = httpx.patch(url, json={"description": "added"}, headers=patch)
+    assert changed.status_code == 200
+    assert changed.json()["version"] == 2
+    assert httpx.patch(url, json={"title": "stale"}, headers=patch).status_code == 412
+    assert httpx.delete(url, headers={"If-Match": etag}).status_code == 412
+    assert httpx.delete(url, headers={"If-Match": changed.headers["etag"]}).status_code == 204
+    assert httpx.get(url).status_code == 404
+
+
+def test_of_16_concurrent_conditional_patches_over_http_exactly_one_succeeds(items_server):
+    server = items_server
+    created = httpx.post(f"{server}/api/items", json={"title": "contended"})
+    url = f"{server}{created.headers['location']}"
+    headers = {"content-type": "application/merge-patch+json", "If-Match": created.headers["etag"]}
+
+    async def burst():
+        async with httpx.AsyncClient(timeout=30) as http:
+            return await asyncio.gather(
+                *(
+                    http.patch(url, json={"title": f"writer {i}"}, headers=headers)
+                    for i in range(16)
+                )
+            )
+
+    responses = asyncio.run(burst())
+    assert sorted(r.status_code for r in responses) == [200] + [412] * 15
+    (winner,) = [r.json() for r in responses if r.status_code == 200]
+    assert httpx.get(url).json() == winner
