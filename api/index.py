@@ -9,11 +9,21 @@ import functools
 import gc
 import json
 import os
+import re
 import sys
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+# Where `backend/` is. Vercel's runtime has it on sys.path already (the task root); running this
+# file, or importing it from api/ as the usual FUNCTION_INVOCATION_FAILED advice does, has not.
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _ROOT not in map(os.path.abspath, sys.path):
+    sys.path.insert(0, _ROOT)
+
+# Masked in whatever the fallback shows: read by name, since the settings may be what failed.
+SECRET_VARIABLES = ("MONGO_URL", "MONGODB_URI", "API_KEY")
 
 Scope = dict[str, Any]
 ASGIApp = Callable[
@@ -44,14 +54,16 @@ def create_handler() -> ASGIApp:
 
 
 def _redact(text: str) -> str:
-    # Settings may be what failed, so the fallback reads the one secret straight from the
-    # environment. If even the stdlib-only redaction module cannot load, say nothing.
+    secrets = [value for name in SECRET_VARIABLES if (value := os.environ.get(name))]
     try:
         from backend.redact import redact
-
-        return redact(text, os.environ.get("MONGO_URL"), os.environ.get("MONGODB_URI"))
     except Exception:
-        return "(details withheld: backend/redact.py failed to load too)"
+        # backend/ itself may be what is missing. Never withhold the cause: mask each secret's
+        # value and every URL's `user:password@`, as backend/redact.py does.
+        for secret in secrets:
+            text = text.replace(secret, "***")
+        return re.sub(r"([A-Za-z][A-Za-z0-9+.-]*://)[^@/\s'\"]+@", r"\1***@", text)
+    return redact(text, *secrets)
 
 
 def _fallback_app(cause: str) -> ASGIApp:

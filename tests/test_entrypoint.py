@@ -17,6 +17,8 @@ from fastapi.testclient import TestClient
 import api.index
 from api.index import create_handler
 from backend.exceptions import SettingsError
+from backend.settings import Settings
+from harness import ROOT
 
 SECRET = "hunter22-secret"
 
@@ -83,23 +85,67 @@ def test_the_fallback_answers_every_route_with_a_503_naming_the_cause(broken_bac
     assert "logs" in response.json()["hint"]
 
 
-def test_the_fallback_redacts_credentials(monkeypatch, capsys):
-    monkeypatch.setitem(
-        sys.modules, "backend.server", _Exploding(RuntimeError(f"mongodb://admin:{SECRET}@db/"))
-    )
+@pytest.fixture(params=["redact.py", "stdlib"])
+def redaction(request, monkeypatch):
+    """The fallback masks with backend/redact.py, or with its own lines when that cannot load
+    (backend/ itself missing from the bundle, or broken)."""
+    if request.param == "stdlib":
+        monkeypatch.setitem(sys.modules, "backend.redact", None)
+    return request.param
+
+
+def fallback_output(monkeypatch, capsys, error: BaseException) -> str:
+    """What the fallback shows for a backend failing with `error`: its 503 and its log."""
+    monkeypatch.setitem(sys.modules, "backend.server", _Exploding(error))
     with TestClient(create_handler()) as client:
         response = client.get("/api/")
-    assert "mongodb://***@db/" in response.json()["detail"]
-    assert SECRET not in response.text
-    assert SECRET not in capsys.readouterr().err
+    assert response.status_code == 503
+    return response.text + capsys.readouterr().err
 
 
-def test_the_fallback_redacts_the_configured_url_even_when_unparseable(monkeypatch):
-    url = f"mongodb://admin:{SECRET}"
-    monkeypatch.setenv("MONGO_URL", url)
-    monkeypatch.setitem(sys.modules, "backend.server", _Exploding(ValueError(f"bad {url}")))
+def test_the_fallback_masks_the_password_of_any_url(redaction, monkeypatch, capsys):
+    error = RuntimeError(f"boom mongodb://admin:{SECRET}@db.example.com/")
+    shown = fallback_output(monkeypatch, capsys, error)
+    assert "mongodb://***@db.example.com/" in shown
+    assert SECRET not in shown
+
+
+# Each secret variable's value, shaped so that nothing but masking that value hides it: no
+# `user:password@` for the URL rule to find (an unparseable connection string, a bearer key).
+SECRET_VALUES = {
+    "MONGO_URL": f"mongodb://admin:{SECRET}",
+    "MONGODB_URI": f"mongodb+srv://admin:{SECRET}",
+    "API_KEY": SECRET,
+}
+
+
+@pytest.mark.parametrize("variable", SECRET_VALUES)
+def test_the_fallback_masks_the_value_of_each_secret_variable(
+    variable, redaction, monkeypatch, capsys
+):
+    value = SECRET_VALUES[variable]
+    monkeypatch.setenv(variable, value)
+    shown = fallback_output(monkeypatch, capsys, ValueError(f"{variable} is bad: {value}"))
+    assert f"{variable} is bad: ***" in shown
+    assert SECRET not in shown
+
+
+def test_every_secret_setting_is_masked_by_the_fallback():
+    # Settings may be what failed to load, so the fallback reads the secrets from the
+    # environment by name: a new SecretStr setting must be named there too.
+    secret_settings = {
+        name.upper()
+        for name, field in Settings.model_fields.items()
+        if "SecretStr" in str(field.annotation)
+    }
+    assert secret_settings <= set(api.index.SECRET_VARIABLES)
+
+
+def test_the_fallback_shows_the_whole_cause_but_a_password(broken_backend, redaction, monkeypatch):
     with TestClient(create_handler()) as client:
-        assert SECRET not in client.get("/api/").text
+        detail = client.get("/api/").json()["detail"]
+    cause = f"{type(broken_backend).__name__}: {broken_backend}".replace(f"admin:{SECRET}@", "***@")
+    assert detail == f"The backend failed to load: {cause}"
 
 
 def test_the_fallback_logs_the_traceback(broken_backend, capsys):
@@ -193,3 +239,29 @@ print(json.dumps([len(collections), gc.isenabled(), gc.get_freeze_count()]))
     assert collections == 0
     assert enabled  # collection resumes for what requests make
     assert frozen > 50_000  # the backend's objects, left out of every later collection
+
+
+# Run by hand, as the usual FUNCTION_INVOCATION_FAILED write-up says.
+
+
+def run_entrypoint(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`python <args>` in `cwd`, as on a fresh clone: no PYTHONPATH, no connection string."""
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    environment.update({"MONGO_URL": "", "MONGODB_URI": "", **env})
+    return subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+        env=environment,
+    )
+
+
+def test_importing_index_from_the_api_folder_loads_the_backend():
+    code = "import index; print('Handler:', index.handler)"
+    result = run_entrypoint(["-c", code], ROOT / "api")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Handler: <function handler at ")
+    assert "The backend failed to load" not in result.stderr
+    assert "details withheld" not in result.stdout + result.stderr
