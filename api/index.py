@@ -3,6 +3,8 @@
 `create_handler()` never raises: an entrypoint that fails to import is Vercel's
 FUNCTION_INVOCATION_FAILED, with nothing to tell the user why. When the backend cannot be
 loaded, the function starts anyway and answers every request with a 503 that names the cause.
+
+`python api/index.py` is a self-check: it says whether the backend loads, and why not.
 """
 
 import functools
@@ -71,7 +73,8 @@ def _fallback_app(cause: str) -> ASGIApp:
         {
             "detail": f"The backend failed to load: {cause}",
             "hint": "The function log has the full traceback (Vercel: the deployment's Logs "
-            "tab, or `vercel logs <deployment-url>`). See README.md, Troubleshooting.",
+            "tab, or `vercel logs <deployment-url>`; locally, `python api/index.py`). See "
+            "README.md, Troubleshooting.",
         }
     ).encode()
     headers = [
@@ -117,4 +120,33 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return _lambda_adapter()(event, context)
 
 
+def _self_check() -> int:
+    """`python api/index.py`: this file has just run as Vercel's runtime imports it."""
+    loaded = getattr(sys.modules.get("backend.server"), "app", None) is app
+    if not loaded:
+        print(
+            "api/index.py: the backend did not load: the cause and its traceback are above. "
+            "Deployed like this, every route answers 503 with that cause.",
+            file=sys.stderr,
+        )
+        return 1
+    print("api/index.py: the backend loaded.")
+    paths: dict[str, set[str]] = {}
+    for route in app.state.api_routes:
+        paths.setdefault(route.path, set()).update(route.methods)
+    for path in (app.docs_url, app.openapi_url):
+        paths[path] = {"GET"}
+    for path, methods in paths.items():
+        print(f"  {', '.join(sorted(methods)):<10} {path}")
+    mongo = app.state.mongo
+    variable = mongo.settings.mongo_url_variable
+    print(
+        f"database: {mongo.mode}{f' from {variable}' if variable else ''}, driver: {mongo.driver}"
+    )
+    return 0
+
+
 app = create_handler()
+
+if __name__ == "__main__":
+    sys.exit(_self_check())

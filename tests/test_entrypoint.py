@@ -5,6 +5,7 @@ import inspect
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import types
@@ -241,7 +242,7 @@ print(json.dumps([len(collections), gc.isenabled(), gc.get_freeze_count()]))
     assert frozen > 50_000  # the backend's objects, left out of every later collection
 
 
-# Run by hand, as the usual FUNCTION_INVOCATION_FAILED write-up says.
+# Run by hand, as the usual FUNCTION_INVOCATION_FAILED write-up says, and as a self-check.
 
 
 def run_entrypoint(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -265,3 +266,47 @@ def test_importing_index_from_the_api_folder_loads_the_backend():
     assert result.stdout.startswith("Handler: <function handler at ")
     assert "The backend failed to load" not in result.stderr
     assert "details withheld" not in result.stdout + result.stderr
+
+
+def test_the_self_check_lists_the_routes_the_database_and_the_driver():
+    result = run_entrypoint(["api/index.py"], ROOT)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "api/index.py: the backend loaded."
+    assert "  GET        /api/" in lines
+    assert "  GET, POST  /api/status" in lines
+    assert lines[-1] == "database: embedded, driver: mongomock"
+
+
+def test_the_self_check_names_the_connection_string_s_variable_never_its_value():
+    url = f"mongodb://admin:{SECRET}@db.example.com/shop"
+    result = run_entrypoint(["api/index.py"], ROOT, MONGODB_URI=url, MONGO_DRIVER="pymongo")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "database: mongodb from MONGODB_URI, driver: pymongo"
+    assert SECRET not in result.stdout + result.stderr
+
+
+def test_the_self_check_fails_naming_an_invalid_setting():
+    result = run_entrypoint(["api/index.py"], ROOT, MONGO_TIMEOUT_MS="abc")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "SettingsError: Invalid configuration: MONGO_TIMEOUT_MS" in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("api/index.py: the backend did not load")
+
+
+def test_the_self_check_fails_naming_a_broken_server_module_and_masks_its_secret(tmp_path):
+    for folder in ("api", "backend"):
+        shutil.copytree(
+            ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    server = tmp_path / "backend" / "server.py"
+    server.write_text(
+        server.read_text() + f'\nraise RuntimeError("boom mongodb://admin:{SECRET}@db/")\n'
+    )
+    result = run_entrypoint(["api/index.py"], tmp_path)
+    assert result.returncode == 1
+    assert 'backend/server.py", line' in result.stderr
+    assert "RuntimeError: boom mongodb://***@db/" in result.stderr
+    assert SECRET not in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("api/index.py: the backend did not load")
