@@ -114,6 +114,13 @@ def check_prerequisites() -> None:
     python312()
 
 
+def max_duration(project: Path) -> float:
+    """vercel.json's `maxDuration` of api/index.py, in seconds: how long Vercel lets an
+    invocation run before it ends it."""
+    config = json.loads((project / "vercel.json").read_text())
+    return float(config["functions"]["api/index.py"]["maxDuration"])
+
+
 def deploy_build_env(project: Path) -> dict[str, str]:
     """vercel.json's `build.env`: `vercel deploy` sends it to the remote build, but `vercel build`
     alone does not read it, so a rehearsal of the deployment applies it itself."""

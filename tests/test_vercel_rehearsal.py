@@ -11,13 +11,15 @@ from mockupdb import OpMsg
 
 from harness import ROOT
 from harness.mongod import Mongod
-from harness.rehearsal import Invocation, build, invoke
+from harness.rehearsal import Invocation, build, invoke, max_duration
 
 pytestmark = pytest.mark.slow
 
 SECRET = "Rehearsal-S3cret-Pw"
 TIMEOUT_MS = 1000
 SLACK_S = 4  # cold imports of Motor and pymongo on 2 shared cores
+# A function that hangs fails here as on Vercel.
+MAX_DURATION_S = max_duration(ROOT)
 JSON_HEADERS = {"content-type": "application/json"}
 
 
@@ -39,8 +41,9 @@ class Rehearsal:
 
     def __init__(self, function: Path, requests: dict[str, dict], env: dict[str, str]) -> None:
         self.names = list(requests)
-        # vercel.json's maxDuration: a function that hangs fails here as on Vercel.
-        self.invocation: Invocation = invoke(function, list(requests.values()), env, timeout=30)
+        self.invocation: Invocation = invoke(
+            function, list(requests.values()), env, timeout=MAX_DURATION_S
+        )
 
     def __getitem__(self, name: str) -> dict:
         return self.invocation.responses[self.names.index(name)]
@@ -330,6 +333,11 @@ def test_only_index_html_is_served_statically(function):
     assert [p.relative_to(static) for p in static.rglob("*")] == [Path("index.html")]
 
 
+def test_the_function_runs_for_vercel_json_s_max_duration_despite_the_fastapi_preset(function):
+    config = json.loads((function / ".vc-config.json").read_text())
+    assert config["maxDuration"] == MAX_DURATION_S
+
+
 def test_the_function_is_api_index_despite_the_fastapi_preset(function):
     src = function.parent / "src"
     assert json.loads((src / ".vercel" / "project.json").read_text())["settings"] == {
@@ -368,7 +376,7 @@ DRIVERS = ["motor", "pymongo"]
 
 
 def everything_at_once(function: Path, requests: list[dict], env: dict[str, str]) -> Invocation:
-    return invoke(function, requests, env, timeout=30, concurrent=True)
+    return invoke(function, requests, env, timeout=MAX_DURATION_S, concurrent=True)
 
 
 def log_lines(invocation: Invocation) -> list[dict]:
