@@ -7,6 +7,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from typing import Any
 from harness import ROOT
 
 VERCEL_CLI = ROOT / ".tools" / "node_modules" / ".bin" / "vercel"
+CLI_PACKAGE = ROOT / ".tools" / "node_modules" / "vercel" / "package.json"
 VENV_BIN = Path(sys.executable).parent
 LOCAL_ENV = "MONGO_URL=mongodb://leak:LOCAL-ENV-SECRET@127.0.0.1:1/\n"
 # What the dashboard records when it detects the FastAPI preset; vercel.json must override it.
@@ -94,6 +96,14 @@ def function_env(function: Path, env: dict[str, str]) -> dict[str, str]:
     }
 
 
+def pinned_cli_version() -> str:
+    """The Vercel CLI version the Makefile pins (`VERCEL_VERSION`), which `make test` installs."""
+    found = re.search(r"^VERCEL_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    if found is None:
+        raise RehearsalError("The Makefile no longer says `VERCEL_VERSION := <version>`.")
+    return found[1]
+
+
 def check_prerequisites() -> None:
     """Raise, saying how to install it, when a tool the rehearsal needs is missing."""
     for tool in ("node", "npm"):
@@ -105,6 +115,12 @@ def check_prerequisites() -> None:
     if not VERCEL_CLI.is_file():
         raise RehearsalError(
             f"The pinned Vercel CLI is missing ({VERCEL_CLI}): run `make test`, which installs it."
+        )
+    installed = json.loads(CLI_PACKAGE.read_text())["version"]
+    if installed != pinned_cli_version():
+        raise RehearsalError(
+            f"The Vercel CLI in .tools is {installed}; the Makefile pins {pinned_cli_version()}: "
+            "run `make test`, which installs it."
         )
     if shutil.which("uv", path=str(VENV_BIN)) is None:
         raise RehearsalError(

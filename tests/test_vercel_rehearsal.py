@@ -11,7 +11,7 @@ from mockupdb import OpMsg
 
 from harness import ROOT
 from harness.mongod import Mongod
-from harness.rehearsal import Invocation, build, invoke, max_duration
+from harness.rehearsal import Invocation, build, invoke, max_duration, pinned_cli_version
 
 pytestmark = pytest.mark.slow
 
@@ -76,7 +76,11 @@ def insert_in_server(line: str) -> Callable[[Path], None]:
 
 def add_local_tool_folders(src: Path) -> None:
     """What a developer's folder also holds (`build` does not copy the real, large ones)."""
-    for stub in (".venv/pyvenv.cfg", ".tools/package.json", ".tools/vercel-59.25.4"):
+    for stub in (
+        ".venv/pyvenv.cfg",
+        ".tools/package.json",
+        f".tools/vercel-{pinned_cli_version()}",
+    ):
         (src / stub).parent.mkdir(parents=True, exist_ok=True)
         (src / stub).write_text("stub\n")
 
