@@ -2,7 +2,8 @@
 
 `build()` runs `vercel build` on a copy of the project and lays the function out as deployed;
 `invoke()` imports it in a fresh Python 3.12 with nothing but the bundle, and calls its
-`vc_handler` once per request. Standard library only.
+`vc_handler` once per request; `uploaded_files()` lists what `vercel deploy` would upload.
+Standard library only.
 """
 
 import json
@@ -29,9 +30,19 @@ PROJECT_JSON = {
     "orgId": "team_local",
     "settings": {"framework": "fastapi"},
 }
+CLI_CHUNKS = ROOT / ".tools" / "node_modules" / "vercel" / "dist" / "chunks"
 FUNCTION = Path(".vercel/output/functions/api/index.func")
 NOT_COPIED = (".tools/", ".venv/")
 MARKER = "\n@@vercel_local@@"
+
+# Runs in Node.js: the file list `vercel deploy` uploads, from the function its deploy command
+# calls (@vercel/client's buildFileTree, bundled into one of the CLI's chunks).
+_UPLOAD_LIST = """
+const [chunk, project] = process.argv.slice(1);
+const { buildFileTree } = (await import(chunk)).require_dist();
+const { fileList } = await buildFileTree(project, { isDirectory: true }, () => {});
+process.stdout.write(JSON.stringify(fileList));
+"""
 
 # Runs in the function's Python: what Lambda does, plus timings and one JSON document out.
 _RUNNER = f"""
@@ -241,6 +252,27 @@ def invoke(
         stderr=result.stderr,
         stdout=stdout,
     )
+
+
+def uploaded_files(project: Path) -> list[str]:
+    """The files `vercel deploy` in `project` would upload for the remote build, relative to it:
+    the pinned CLI's own list, with its default ignores and `.vercelignore` applied. Offline."""
+    check_prerequisites()
+    chunks = [p for p in sorted(CLI_CHUNKS.glob("*.js")) if "buildFileTree" in p.read_text()]
+    if len(chunks) != 1:
+        raise RehearsalError(
+            f"Found buildFileTree in {len(chunks)} of the Vercel CLI's chunks ({CLI_CHUNKS}), "
+            "not one: the CLI's layout changed; update harness/rehearsal.py's _UPLOAD_LIST."
+        )
+    result = subprocess.run(
+        ["node", "--input-type=module", "-e", _UPLOAD_LIST, str(chunks[0]), str(project)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RehearsalError(f"Listing what `vercel deploy` uploads failed:\n{result.stderr}")
+    return sorted(str(Path(path).relative_to(project)) for path in json.loads(result.stdout))
 
 
 def _copy_project(project: Path, src: Path) -> None:

@@ -11,7 +11,14 @@ from mockupdb import OpMsg
 
 from harness import ROOT
 from harness.mongod import Mongod
-from harness.rehearsal import Invocation, build, invoke, max_duration, pinned_cli_version
+from harness.rehearsal import (
+    Invocation,
+    build,
+    invoke,
+    max_duration,
+    pinned_cli_version,
+    uploaded_files,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -74,12 +81,17 @@ def insert_in_server(line: str) -> Callable[[Path], None]:
     return patch
 
 
+LOCAL_TOOL_FOLDERS = [".venv", ".tools", ".pytest_cache", ".ruff_cache"]
+
+
 def add_local_tool_folders(src: Path) -> None:
     """What a developer's folder also holds (`build` does not copy the real, large ones)."""
     for stub in (
         ".venv/pyvenv.cfg",
         ".tools/package.json",
         f".tools/vercel-{pinned_cli_version()}",
+        ".pytest_cache/v/cache/lastfailed",
+        ".ruff_cache/CACHEDIR.TAG",
     ):
         (src / stub).parent.mkdir(parents=True, exist_ok=True)
         (src / stub).write_text("stub\n")
@@ -305,8 +317,7 @@ LEFT_OUT = [
     ".env",
     ".env.local",
     ".envrc",
-    ".tools",
-    ".venv",
+    *LOCAL_TOOL_FOLDERS,
     "README.md",
     "requirements-dev.txt",
     "_vendor/mongomock_motor",
@@ -351,6 +362,46 @@ def test_the_function_is_api_index_despite_the_fastapi_preset(function):
     assert sorted(str(p.relative_to(functions)) for p in functions.rglob("*.func")) == [
         "api/index.func"
     ]
+
+
+# What `vercel deploy` uploads for the remote build, as the pinned CLI lists it: .vercelignore
+# (which `vercel build` does not read) keeps the secrets and the local tool folders on this
+# machine, and leaves behind every folder the function does not hold.
+
+SECRETS = [".env", ".env.local", ".envrc"]  # what `build` writes into the copy
+
+
+@pytest.fixture(scope="module")
+def uploaded(function: Path) -> list[str]:
+    return uploaded_files(function.parent / "src")
+
+
+def test_vercel_deploy_uploads_no_secret_and_no_local_tool_folder(function, uploaded):
+    kept_here = [*SECRETS, *LOCAL_TOOL_FOLDERS, ".vercel"]
+    assert all((function.parent / "src" / name).exists() for name in kept_here)
+    assert [path for path in uploaded if path.split("/")[0] in kept_here] == []
+
+
+def bundled_project_files(function: Path) -> set[str]:
+    """The project's own files in the function (its source, requirements, settings)."""
+    config = json.loads((function / ".vc-config.json").read_text())
+    return {
+        source
+        for source in config["filePathMap"].values()
+        if "__pycache__" not in source and (ROOT / source).is_file()
+    }
+
+
+def test_vercel_deploy_uploads_every_file_the_build_reads(function, uploaded):
+    needed = bundled_project_files(function) | {"public/index.html"}
+    assert {"api/index.py", "backend/server.py", "requirements.txt", "vercel.json"} <= needed
+    assert sorted(needed - set(uploaded)) == []
+
+
+def test_vercel_deploy_uploads_no_folder_the_function_leaves_out(function, uploaded):
+    held = {path.split("/")[0] for path in bundled_project_files(function) if "/" in path}
+    folders = {path.split("/")[0] for path in uploaded if "/" in path}
+    assert folders == held | {"public"}, "list in .vercelignore each folder the build never reads"
 
 
 # vercel.json's build.env sets VERCEL_PYTHON_COMPILEALL=1, a build environment variable of
