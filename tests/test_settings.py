@@ -89,6 +89,16 @@ def test_a_request_s_sequential_database_operations_end_within_vercel_json_s_max
     assert worst_case_ms < max_duration(ROOT) * 1000
 
 
+def test_readme_states_the_timeout_cap_and_vercel_json_s_max_duration():
+    (row,) = [
+        line
+        for line in (ROOT / "README.md").read_text().splitlines()
+        if line.startswith("| `MONGO_TIMEOUT_MS` |")
+    ]
+    assert f"at most {MONGO_TIMEOUT_MS_MAX}." in row
+    assert f"the function's {max_duration(ROOT):g} s `maxDuration`" in row
+
+
 def test_the_message_does_not_echo_the_rejected_value(monkeypatch):
     monkeypatch.setenv("MONGO_TIMEOUT_MS", "mongodb://admin:hunter22@db/")
     with pytest.raises(SettingsError) as error:
