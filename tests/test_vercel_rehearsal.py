@@ -116,6 +116,19 @@ def missing_package_function(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build(ROOT, tmp_path_factory.mktemp("missing-package"), patch)
 
 
+def leave_out_the_backend(src: Path) -> None:
+    """vercel.json's excludeFiles also names backend/: the bundle has api/ and no backend."""
+    config = json.loads((src / "vercel.json").read_text())
+    function = config["functions"]["api/index.py"]
+    function["excludeFiles"] = function["excludeFiles"].removesuffix("}") + ",backend/**}"
+    (src / "vercel.json").write_text(json.dumps(config))
+
+
+@pytest.fixture(scope="module")
+def backendless_function(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(ROOT, tmp_path_factory.mktemp("backendless"), leave_out_the_backend)
+
+
 @pytest.fixture(scope="module")
 def closed_port() -> Iterator[int]:
     """A port bound but never listened on: a connection to it is refused."""
@@ -297,6 +310,13 @@ def test_a_backend_raising_at_import_logs_the_traceback(raising):
 def test_a_missing_package_answers_503_naming_it(missing_package_function):
     rehearsal = Rehearsal(missing_package_function, {"root": get("/api/")}, {"VERCEL": "1"})
     assert_all_503(rehearsal, "ModuleNotFoundError", "this_package_does_not_exist")
+
+
+def test_a_bundle_without_the_backend_answers_503_naming_the_cause(backendless_function):
+    # backend/redact.py is missing too: the entrypoint masks by itself, and withholds nothing.
+    rehearsal = Rehearsal(backendless_function, {"root": get("/api/")}, {"VERCEL": "1"})
+    assert not (backendless_function / "backend").exists()
+    assert_all_503(rehearsal, "ModuleNotFoundError: No module named 'backend'")
 
 
 # What is deployed, and what is not.
