@@ -3,17 +3,29 @@
 `create_handler()` never raises: an entrypoint that fails to import is Vercel's
 FUNCTION_INVOCATION_FAILED, with nothing to tell the user why. When the backend cannot be
 loaded, the function starts anyway and answers every request with a 503 that names the cause.
+
+`python api/index.py` is a self-check: it says whether the backend loads, and why not.
 """
 
 import functools
 import gc
 import json
 import os
+import re
 import sys
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+# Where `backend/` is. Vercel's runtime has it on sys.path already (the task root); running this
+# file, or importing it from api/ as the usual FUNCTION_INVOCATION_FAILED advice does, has not.
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _ROOT not in map(os.path.abspath, sys.path):
+    sys.path.insert(0, _ROOT)
+
+# Masked in whatever the fallback shows: read by name, since the settings may be what failed.
+SECRET_VARIABLES = ("MONGO_URL", "MONGODB_URI", "API_KEY")
 
 Scope = dict[str, Any]
 ASGIApp = Callable[
@@ -44,14 +56,16 @@ def create_handler() -> ASGIApp:
 
 
 def _redact(text: str) -> str:
-    # Settings may be what failed, so the fallback reads the one secret straight from the
-    # environment. If even the stdlib-only redaction module cannot load, say nothing.
+    secrets = [value for name in SECRET_VARIABLES if (value := os.environ.get(name))]
     try:
         from backend.redact import redact
-
-        return redact(text, os.environ.get("MONGO_URL"), os.environ.get("MONGODB_URI"))
     except Exception:
-        return "(details withheld: backend/redact.py failed to load too)"
+        # backend/ itself may be what is missing. Never withhold the cause: mask each secret's
+        # value and every URL's `user:password@`, as backend/redact.py does.
+        for secret in secrets:
+            text = text.replace(secret, "***")
+        return re.sub(r"([A-Za-z][A-Za-z0-9+.-]*://)[^@/\s'\"]+@", r"\1***@", text)
+    return redact(text, *secrets)
 
 
 def _fallback_app(cause: str) -> ASGIApp:
@@ -59,7 +73,8 @@ def _fallback_app(cause: str) -> ASGIApp:
         {
             "detail": f"The backend failed to load: {cause}",
             "hint": "The function log has the full traceback (Vercel: the deployment's Logs "
-            "tab, or `vercel logs <deployment-url>`). See README.md, Troubleshooting.",
+            "tab, or `vercel logs <deployment-url>`; locally, `python api/index.py`). See "
+            "README.md, Troubleshooting.",
         }
     ).encode()
     headers = [
@@ -105,4 +120,33 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return _lambda_adapter()(event, context)
 
 
+def _self_check() -> int:
+    """`python api/index.py`: this file has just run as Vercel's runtime imports it."""
+    loaded = getattr(sys.modules.get("backend.server"), "app", None) is app
+    if not loaded:
+        print(
+            "api/index.py: the backend did not load: the cause and its traceback are above. "
+            "Deployed like this, every route answers 503 with that cause.",
+            file=sys.stderr,
+        )
+        return 1
+    print("api/index.py: the backend loaded.")
+    paths: dict[str, set[str]] = {}
+    for route in app.state.api_routes:
+        paths.setdefault(route.path, set()).update(route.methods)
+    for path in (app.docs_url, app.openapi_url):
+        paths[path] = {"GET"}
+    for path, methods in paths.items():
+        print(f"  {', '.join(sorted(methods)):<10} {path}")
+    mongo = app.state.mongo
+    variable = mongo.settings.mongo_url_variable
+    print(
+        f"database: {mongo.mode}{f' from {variable}' if variable else ''}, driver: {mongo.driver}"
+    )
+    return 0
+
+
 app = create_handler()
+
+if __name__ == "__main__":
+    sys.exit(_self_check())

@@ -2,11 +2,13 @@
 
 `build()` runs `vercel build` on a copy of the project and lays the function out as deployed;
 `invoke()` imports it in a fresh Python 3.12 with nothing but the bundle, and calls its
-`vc_handler` once per request. Standard library only.
+`vc_handler` once per request; `uploaded_files()` lists what `vercel deploy` would upload.
+Standard library only.
 """
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +21,7 @@ from typing import Any
 from harness import ROOT
 
 VERCEL_CLI = ROOT / ".tools" / "node_modules" / ".bin" / "vercel"
+CLI_PACKAGE = ROOT / ".tools" / "node_modules" / "vercel" / "package.json"
 VENV_BIN = Path(sys.executable).parent
 LOCAL_ENV = "MONGO_URL=mongodb://leak:LOCAL-ENV-SECRET@127.0.0.1:1/\n"
 # What the dashboard records when it detects the FastAPI preset; vercel.json must override it.
@@ -27,9 +30,19 @@ PROJECT_JSON = {
     "orgId": "team_local",
     "settings": {"framework": "fastapi"},
 }
+CLI_CHUNKS = ROOT / ".tools" / "node_modules" / "vercel" / "dist" / "chunks"
 FUNCTION = Path(".vercel/output/functions/api/index.func")
 NOT_COPIED = (".tools/", ".venv/")
 MARKER = "\n@@vercel_local@@"
+
+# Runs in Node.js: the file list `vercel deploy` uploads, from the function its deploy command
+# calls (@vercel/client's buildFileTree, bundled into one of the CLI's chunks).
+_UPLOAD_LIST = """
+const [chunk, project] = process.argv.slice(1);
+const { buildFileTree } = (await import(chunk)).require_dist();
+const { fileList } = await buildFileTree(project, { isDirectory: true }, () => {});
+process.stdout.write(JSON.stringify(fileList));
+"""
 
 # Runs in the function's Python: what Lambda does, plus timings and one JSON document out.
 _RUNNER = f"""
@@ -94,6 +107,14 @@ def function_env(function: Path, env: dict[str, str]) -> dict[str, str]:
     }
 
 
+def pinned_cli_version() -> str:
+    """The Vercel CLI version the Makefile pins (`VERCEL_VERSION`), which `make test` installs."""
+    found = re.search(r"^VERCEL_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    if found is None:
+        raise RehearsalError("The Makefile no longer says `VERCEL_VERSION := <version>`.")
+    return found[1]
+
+
 def check_prerequisites() -> None:
     """Raise, saying how to install it, when a tool the rehearsal needs is missing."""
     for tool in ("node", "npm"):
@@ -106,12 +127,25 @@ def check_prerequisites() -> None:
         raise RehearsalError(
             f"The pinned Vercel CLI is missing ({VERCEL_CLI}): run `make test`, which installs it."
         )
+    installed = json.loads(CLI_PACKAGE.read_text())["version"]
+    if installed != pinned_cli_version():
+        raise RehearsalError(
+            f"The Vercel CLI in .tools is {installed}; the Makefile pins {pinned_cli_version()}: "
+            "run `make test`, which installs it."
+        )
     if shutil.which("uv", path=str(VENV_BIN)) is None:
         raise RehearsalError(
             f"`uv` is missing from {VENV_BIN} (`vercel build` needs it): run `make test`, "
             "which installs requirements-dev.txt into .venv."
         )
     python312()
+
+
+def max_duration(project: Path) -> float:
+    """vercel.json's `maxDuration` of api/index.py, in seconds: how long Vercel lets an
+    invocation run before it ends it."""
+    config = json.loads((project / "vercel.json").read_text())
+    return float(config["functions"]["api/index.py"]["maxDuration"])
 
 
 def deploy_build_env(project: Path) -> dict[str, str]:
@@ -218,6 +252,27 @@ def invoke(
         stderr=result.stderr,
         stdout=stdout,
     )
+
+
+def uploaded_files(project: Path) -> list[str]:
+    """The files `vercel deploy` in `project` would upload for the remote build, relative to it:
+    the pinned CLI's own list, with its default ignores and `.vercelignore` applied. Offline."""
+    check_prerequisites()
+    chunks = [p for p in sorted(CLI_CHUNKS.glob("*.js")) if "buildFileTree" in p.read_text()]
+    if len(chunks) != 1:
+        raise RehearsalError(
+            f"Found buildFileTree in {len(chunks)} of the Vercel CLI's chunks ({CLI_CHUNKS}), "
+            "not one: the CLI's layout changed; update harness/rehearsal.py's _UPLOAD_LIST."
+        )
+    result = subprocess.run(
+        ["node", "--input-type=module", "-e", _UPLOAD_LIST, str(chunks[0]), str(project)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RehearsalError(f"Listing what `vercel deploy` uploads failed:\n{result.stderr}")
+    return sorted(str(Path(path).relative_to(project)) for path in json.loads(result.stdout))
 
 
 def _copy_project(project: Path, src: Path) -> None:

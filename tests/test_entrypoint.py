@@ -5,6 +5,7 @@ import inspect
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import types
@@ -17,6 +18,8 @@ from fastapi.testclient import TestClient
 import api.index
 from api.index import create_handler
 from backend.exceptions import SettingsError
+from backend.settings import Settings
+from harness import ROOT
 
 SECRET = "hunter22-secret"
 
@@ -83,23 +86,67 @@ def test_the_fallback_answers_every_route_with_a_503_naming_the_cause(broken_bac
     assert "logs" in response.json()["hint"]
 
 
-def test_the_fallback_redacts_credentials(monkeypatch, capsys):
-    monkeypatch.setitem(
-        sys.modules, "backend.server", _Exploding(RuntimeError(f"mongodb://admin:{SECRET}@db/"))
-    )
+@pytest.fixture(params=["redact.py", "stdlib"])
+def redaction(request, monkeypatch):
+    """The fallback masks with backend/redact.py, or with its own lines when that cannot load
+    (backend/ itself missing from the bundle, or broken)."""
+    if request.param == "stdlib":
+        monkeypatch.setitem(sys.modules, "backend.redact", None)
+    return request.param
+
+
+def fallback_output(monkeypatch, capsys, error: BaseException) -> str:
+    """What the fallback shows for a backend failing with `error`: its 503 and its log."""
+    monkeypatch.setitem(sys.modules, "backend.server", _Exploding(error))
     with TestClient(create_handler()) as client:
         response = client.get("/api/")
-    assert "mongodb://***@db/" in response.json()["detail"]
-    assert SECRET not in response.text
-    assert SECRET not in capsys.readouterr().err
+    assert response.status_code == 503
+    return response.text + capsys.readouterr().err
 
 
-def test_the_fallback_redacts_the_configured_url_even_when_unparseable(monkeypatch):
-    url = f"mongodb://admin:{SECRET}"
-    monkeypatch.setenv("MONGO_URL", url)
-    monkeypatch.setitem(sys.modules, "backend.server", _Exploding(ValueError(f"bad {url}")))
+def test_the_fallback_masks_the_password_of_any_url(redaction, monkeypatch, capsys):
+    error = RuntimeError(f"boom mongodb://admin:{SECRET}@db.example.com/")
+    shown = fallback_output(monkeypatch, capsys, error)
+    assert "mongodb://***@db.example.com/" in shown
+    assert SECRET not in shown
+
+
+# Each secret variable's value, shaped so that nothing but masking that value hides it: no
+# `user:password@` for the URL rule to find (an unparseable connection string, a bearer key).
+SECRET_VALUES = {
+    "MONGO_URL": f"mongodb://admin:{SECRET}",
+    "MONGODB_URI": f"mongodb+srv://admin:{SECRET}",
+    "API_KEY": SECRET,
+}
+
+
+@pytest.mark.parametrize("variable", SECRET_VALUES)
+def test_the_fallback_masks_the_value_of_each_secret_variable(
+    variable, redaction, monkeypatch, capsys
+):
+    value = SECRET_VALUES[variable]
+    monkeypatch.setenv(variable, value)
+    shown = fallback_output(monkeypatch, capsys, ValueError(f"{variable} is bad: {value}"))
+    assert f"{variable} is bad: ***" in shown
+    assert SECRET not in shown
+
+
+def test_every_secret_setting_is_masked_by_the_fallback():
+    # Settings may be what failed to load, so the fallback reads the secrets from the
+    # environment by name: a new SecretStr setting must be named there too.
+    secret_settings = {
+        name.upper()
+        for name, field in Settings.model_fields.items()
+        if "SecretStr" in str(field.annotation)
+    }
+    assert secret_settings <= set(api.index.SECRET_VARIABLES)
+
+
+def test_the_fallback_shows_the_whole_cause_but_a_password(broken_backend, redaction, monkeypatch):
     with TestClient(create_handler()) as client:
-        assert SECRET not in client.get("/api/").text
+        detail = client.get("/api/").json()["detail"]
+    cause = f"{type(broken_backend).__name__}: {broken_backend}".replace(f"admin:{SECRET}@", "***@")
+    assert detail == f"The backend failed to load: {cause}"
 
 
 def test_the_fallback_logs_the_traceback(broken_backend, capsys):
@@ -193,3 +240,73 @@ print(json.dumps([len(collections), gc.isenabled(), gc.get_freeze_count()]))
     assert collections == 0
     assert enabled  # collection resumes for what requests make
     assert frozen > 50_000  # the backend's objects, left out of every later collection
+
+
+# Run by hand, as the usual FUNCTION_INVOCATION_FAILED write-up says, and as a self-check.
+
+
+def run_entrypoint(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`python <args>` in `cwd`, as on a fresh clone: no PYTHONPATH, no connection string."""
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    environment.update({"MONGO_URL": "", "MONGODB_URI": "", **env})
+    return subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+        env=environment,
+    )
+
+
+def test_importing_index_from_the_api_folder_loads_the_backend():
+    code = "import index; print('Handler:', index.handler)"
+    result = run_entrypoint(["-c", code], ROOT / "api")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Handler: <function handler at ")
+    assert "The backend failed to load" not in result.stderr
+    assert "details withheld" not in result.stdout + result.stderr
+
+
+def test_the_self_check_lists_the_routes_the_database_and_the_driver():
+    result = run_entrypoint(["api/index.py"], ROOT)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "api/index.py: the backend loaded."
+    assert "  GET        /api/" in lines
+    assert "  GET, POST  /api/status" in lines
+    assert lines[-1] == "database: embedded, driver: mongomock"
+
+
+def test_the_self_check_names_the_connection_string_s_variable_never_its_value():
+    url = f"mongodb://admin:{SECRET}@db.example.com/shop"
+    result = run_entrypoint(["api/index.py"], ROOT, MONGODB_URI=url, MONGO_DRIVER="pymongo")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "database: mongodb from MONGODB_URI, driver: pymongo"
+    assert SECRET not in result.stdout + result.stderr
+
+
+def test_the_self_check_fails_naming_an_invalid_setting():
+    result = run_entrypoint(["api/index.py"], ROOT, MONGO_TIMEOUT_MS="abc")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "SettingsError: Invalid configuration: MONGO_TIMEOUT_MS" in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("api/index.py: the backend did not load")
+
+
+def test_the_self_check_fails_naming_a_broken_server_module_and_masks_its_secret(tmp_path):
+    for folder in ("api", "backend"):
+        shutil.copytree(
+            ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    server = tmp_path / "backend" / "server.py"
+    server.write_text(
+        server.read_text() + f'\nraise RuntimeError("boom mongodb://admin:{SECRET}@db/")\n'
+    )
+    result = run_entrypoint(["api/index.py"], tmp_path)
+    assert result.returncode == 1
+    assert 'backend/server.py", line' in result.stderr
+    assert "RuntimeError: boom mongodb://***@db/" in result.stderr
+    assert SECRET not in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("api/index.py: the backend did not load")

@@ -1,5 +1,6 @@
 """public/index.html as files: its Content-Security-Policy matches it, its Troubleshooting table
-is README's, and it loads nothing from another origin (the browser tests show it working)."""
+is README's, the body limit it and README state is the server's, and it loads nothing from
+another origin (the browser tests show it working)."""
 
 import base64
 import hashlib
@@ -9,11 +10,13 @@ from html.parser import HTMLParser
 
 import pytest
 
+from backend.middleware import MAX_BODY_BYTES
 from harness import ROOT
 from harness.local_vercel import source_pattern
 from harness.troubleshooting import entries
 
 PAGE = (ROOT / "public" / "index.html").read_text()
+README = (ROOT / "README.md").read_text()
 VERCEL_JSON = json.loads((ROOT / "vercel.json").read_text())
 
 
@@ -85,11 +88,27 @@ class _TableReader(HTMLParser):
 
 
 def test_the_page_holds_readme_s_troubleshooting_table():
+    readme = [[entry.you_see, entry.means, entry.fix] for entry in entries()]
+    assert page_table() == readme, "copy README's Troubleshooting rows into public/index.html"
+
+
+def page_table() -> list[list[str]]:
     reader = _TableReader()
     reader.feed(PAGE)
+    return [[cell.strip() for cell in row] for row in reader.rows[1:]]
+
+
+def test_the_413_rows_state_the_body_limit_in_kib():
     readme = [[entry.you_see, entry.means, entry.fix] for entry in entries()]
-    page = [[cell.strip() for cell in row] for row in reader.rows[1:]]
-    assert page == readme, "copy README's Troubleshooting rows into public/index.html"
+    for table in (readme, page_table()):
+        (means,) = [means for you_see, means, _ in table if you_see == "413"]
+        assert means == f"the body is over {MAX_BODY_BYTES // 1024} KiB"
+
+
+@pytest.mark.parametrize("text", [README, PAGE], ids=["README.md", "public/index.html"])
+def test_every_kib_figure_is_the_body_limit(text):
+    assert MAX_BODY_BYTES % 1024 == 0
+    assert set(re.findall(r"(\d+) KiB", text)) == {str(MAX_BODY_BYTES // 1024)}
 
 
 @pytest.mark.parametrize("name", ["Content-Security-Policy", "X-Content-Type-Options"])

@@ -7,8 +7,14 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from backend.exceptions import SettingsError
-from backend.settings import Settings, load_settings
+from backend.settings import (
+    MONGO_TIMEOUT_MS_MAX,
+    SEQUENTIAL_DATABASE_OPERATIONS,
+    Settings,
+    load_settings,
+)
 from harness import ROOT
+from harness.rehearsal import max_duration
 
 
 def test_defaults(monkeypatch):
@@ -67,6 +73,30 @@ def test_an_invalid_value_names_the_variable(monkeypatch, variable, value):
     monkeypatch.setenv(variable, value)
     with pytest.raises(SettingsError, match=rf"^Invalid configuration: {variable}: "):
         load_settings(_env_file=None)
+
+
+def test_mongo_timeout_ms_is_capped(monkeypatch):
+    monkeypatch.setenv("MONGO_TIMEOUT_MS", str(MONGO_TIMEOUT_MS_MAX))
+    assert load_settings(_env_file=None).mongo_timeout_ms == MONGO_TIMEOUT_MS_MAX
+    monkeypatch.setenv("MONGO_TIMEOUT_MS", str(MONGO_TIMEOUT_MS_MAX + 1))
+    with pytest.raises(SettingsError, match=r"^Invalid configuration: MONGO_TIMEOUT_MS: "):
+        load_settings(_env_file=None)
+
+
+def test_a_request_s_sequential_database_operations_end_within_vercel_json_s_max_duration():
+    # Each may wait out the whole timeout: together they must end before Vercel ends the request.
+    worst_case_ms = MONGO_TIMEOUT_MS_MAX * SEQUENTIAL_DATABASE_OPERATIONS
+    assert worst_case_ms < max_duration(ROOT) * 1000
+
+
+def test_readme_states_the_timeout_cap_and_vercel_json_s_max_duration():
+    (row,) = [
+        line
+        for line in (ROOT / "README.md").read_text().splitlines()
+        if line.startswith("| `MONGO_TIMEOUT_MS` |")
+    ]
+    assert f"at most {MONGO_TIMEOUT_MS_MAX}." in row
+    assert f"the function's {max_duration(ROOT):g} s `maxDuration`" in row
 
 
 def test_the_message_does_not_echo_the_rejected_value(monkeypatch):

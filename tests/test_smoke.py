@@ -11,6 +11,7 @@ import pytest
 
 from harness import ROOT
 from harness.net import free_port
+from harness.troubleshooting import entries, fix_for
 from tests.conftest import LOGIN_PAGE
 
 SECRET = "bypass-Secret-4f1c"
@@ -77,7 +78,8 @@ def test_a_backend_that_failed_to_load_stops_at_the_first_check_with_its_cause(d
         "FAIL  GET /api/: HTTP 503, The backend failed to load: SettingsError: "
         "Invalid configuration: MONGO_TIMEOUT_MS"
     )
-    assert first.endswith("Fix (README, Troubleshooting): the function log has the full traceback")
+    fix = fix_for("503 `The backend failed to load", entries())
+    assert first.endswith(f"Fix (README, Troubleshooting): {fix}")
     assert stopped.strip().startswith("stopped:")
 
 

@@ -11,13 +11,22 @@ from mockupdb import OpMsg
 
 from harness import ROOT
 from harness.mongod import Mongod
-from harness.rehearsal import Invocation, build, invoke
+from harness.rehearsal import (
+    Invocation,
+    build,
+    invoke,
+    max_duration,
+    pinned_cli_version,
+    uploaded_files,
+)
 
 pytestmark = pytest.mark.slow
 
 SECRET = "Rehearsal-S3cret-Pw"
 TIMEOUT_MS = 1000
 SLACK_S = 4  # cold imports of Motor and pymongo on 2 shared cores
+# A function that hangs fails here as on Vercel.
+MAX_DURATION_S = max_duration(ROOT)
 JSON_HEADERS = {"content-type": "application/json"}
 
 
@@ -39,8 +48,9 @@ class Rehearsal:
 
     def __init__(self, function: Path, requests: dict[str, dict], env: dict[str, str]) -> None:
         self.names = list(requests)
-        # vercel.json's maxDuration: a function that hangs fails here as on Vercel.
-        self.invocation: Invocation = invoke(function, list(requests.values()), env, timeout=30)
+        self.invocation: Invocation = invoke(
+            function, list(requests.values()), env, timeout=MAX_DURATION_S
+        )
 
     def __getitem__(self, name: str) -> dict:
         return self.invocation.responses[self.names.index(name)]
@@ -71,9 +81,18 @@ def insert_in_server(line: str) -> Callable[[Path], None]:
     return patch
 
 
+LOCAL_TOOL_FOLDERS = [".venv", ".tools", ".pytest_cache", ".ruff_cache"]
+
+
 def add_local_tool_folders(src: Path) -> None:
     """What a developer's folder also holds (`build` does not copy the real, large ones)."""
-    for stub in (".venv/pyvenv.cfg", ".tools/package.json", ".tools/vercel-59.25.4"):
+    for stub in (
+        ".venv/pyvenv.cfg",
+        ".tools/package.json",
+        f".tools/vercel-{pinned_cli_version()}",
+        ".pytest_cache/v/cache/lastfailed",
+        ".ruff_cache/CACHEDIR.TAG",
+    ):
         (src / stub).parent.mkdir(parents=True, exist_ok=True)
         (src / stub).write_text("stub\n")
 
@@ -95,6 +114,19 @@ def raising_function(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def missing_package_function(tmp_path_factory: pytest.TempPathFactory) -> Path:
     patch = insert_in_server("import this_package_does_not_exist")
     return build(ROOT, tmp_path_factory.mktemp("missing-package"), patch)
+
+
+def leave_out_the_backend(src: Path) -> None:
+    """vercel.json's excludeFiles also names backend/: the bundle has api/ and no backend."""
+    config = json.loads((src / "vercel.json").read_text())
+    function = config["functions"]["api/index.py"]
+    function["excludeFiles"] = function["excludeFiles"].removesuffix("}") + ",backend/**}"
+    (src / "vercel.json").write_text(json.dumps(config))
+
+
+@pytest.fixture(scope="module")
+def backendless_function(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(ROOT, tmp_path_factory.mktemp("backendless"), leave_out_the_backend)
 
 
 @pytest.fixture(scope="module")
@@ -280,6 +312,13 @@ def test_a_missing_package_answers_503_naming_it(missing_package_function):
     assert_all_503(rehearsal, "ModuleNotFoundError", "this_package_does_not_exist")
 
 
+def test_a_bundle_without_the_backend_answers_503_naming_the_cause(backendless_function):
+    # backend/redact.py is missing too: the entrypoint masks by itself, and withholds nothing.
+    rehearsal = Rehearsal(backendless_function, {"root": get("/api/")}, {"VERCEL": "1"})
+    assert not (backendless_function / "backend").exists()
+    assert_all_503(rehearsal, "ModuleNotFoundError: No module named 'backend'")
+
+
 # What is deployed, and what is not.
 
 BUNDLED = [
@@ -298,8 +337,7 @@ LEFT_OUT = [
     ".env",
     ".env.local",
     ".envrc",
-    ".tools",
-    ".venv",
+    *LOCAL_TOOL_FOLDERS,
     "README.md",
     "requirements-dev.txt",
     "_vendor/mongomock_motor",
@@ -330,6 +368,11 @@ def test_only_index_html_is_served_statically(function):
     assert [p.relative_to(static) for p in static.rglob("*")] == [Path("index.html")]
 
 
+def test_the_function_runs_for_vercel_json_s_max_duration_despite_the_fastapi_preset(function):
+    config = json.loads((function / ".vc-config.json").read_text())
+    assert config["maxDuration"] == MAX_DURATION_S
+
+
 def test_the_function_is_api_index_despite_the_fastapi_preset(function):
     src = function.parent / "src"
     assert json.loads((src / ".vercel" / "project.json").read_text())["settings"] == {
@@ -339,6 +382,46 @@ def test_the_function_is_api_index_despite_the_fastapi_preset(function):
     assert sorted(str(p.relative_to(functions)) for p in functions.rglob("*.func")) == [
         "api/index.func"
     ]
+
+
+# What `vercel deploy` uploads for the remote build, as the pinned CLI lists it: .vercelignore
+# (which `vercel build` does not read) keeps the secrets and the local tool folders on this
+# machine, and leaves behind every folder the function does not hold.
+
+SECRETS = [".env", ".env.local", ".envrc"]  # what `build` writes into the copy
+
+
+@pytest.fixture(scope="module")
+def uploaded(function: Path) -> list[str]:
+    return uploaded_files(function.parent / "src")
+
+
+def test_vercel_deploy_uploads_no_secret_and_no_local_tool_folder(function, uploaded):
+    kept_here = [*SECRETS, *LOCAL_TOOL_FOLDERS, ".vercel"]
+    assert all((function.parent / "src" / name).exists() for name in kept_here)
+    assert [path for path in uploaded if path.split("/")[0] in kept_here] == []
+
+
+def bundled_project_files(function: Path) -> set[str]:
+    """The project's own files in the function (its source, requirements, settings)."""
+    config = json.loads((function / ".vc-config.json").read_text())
+    return {
+        source
+        for source in config["filePathMap"].values()
+        if "__pycache__" not in source and (ROOT / source).is_file()
+    }
+
+
+def test_vercel_deploy_uploads_every_file_the_build_reads(function, uploaded):
+    needed = bundled_project_files(function) | {"public/index.html"}
+    assert {"api/index.py", "backend/server.py", "requirements.txt", "vercel.json"} <= needed
+    assert sorted(needed - set(uploaded)) == []
+
+
+def test_vercel_deploy_uploads_no_folder_the_function_leaves_out(function, uploaded):
+    held = {path.split("/")[0] for path in bundled_project_files(function) if "/" in path}
+    folders = {path.split("/")[0] for path in uploaded if "/" in path}
+    assert folders == held | {"public"}, "list in .vercelignore each folder the build never reads"
 
 
 # vercel.json's build.env sets VERCEL_PYTHON_COMPILEALL=1, a build environment variable of
@@ -368,7 +451,7 @@ DRIVERS = ["motor", "pymongo"]
 
 
 def everything_at_once(function: Path, requests: list[dict], env: dict[str, str]) -> Invocation:
-    return invoke(function, requests, env, timeout=30, concurrent=True)
+    return invoke(function, requests, env, timeout=MAX_DURATION_S, concurrent=True)
 
 
 def log_lines(invocation: Invocation) -> list[dict]:
