@@ -131,13 +131,16 @@ def _self_check() -> int:
         )
         return 1
     print("api/index.py: the backend loaded.")
+    from fastapi.routing import iter_route_contexts
+
     paths: dict[str, set[str]] = {}
-    for route in app.state.api_routes:
-        paths.setdefault(route.path, set()).update(route.methods)
-    for path in (app.docs_url, app.openapi_url):
-        paths[path] = {"GET"}
-    for path, methods in paths.items():
-        print(f"  {', '.join(sorted(methods)):<10} {path}")
+    for route in iter_route_contexts(app.router.routes):
+        if route.path.startswith("/api/"):  # only /api/* reaches the function on Vercel
+            paths.setdefault(route.path, set()).update(route.methods - {"HEAD"})
+    listed = {path: ", ".join(sorted(methods)) for path, methods in paths.items()}
+    width = max(map(len, listed.values()))
+    for path, methods in listed.items():
+        print(f"  {methods:<{width}}  {path}")
     mongo = app.state.mongo
     variable = mongo.settings.mongo_url_variable
     print(
