@@ -273,8 +273,11 @@ def test_the_self_check_lists_the_routes_the_database_and_the_driver():
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "api/index.py: the backend loaded."
-    assert "  GET        /api/" in lines
-    assert "  GET, POST  /api/status" in lines
+    listed = {line.split()[-1]: line.rsplit(None, 1)[0].strip() for line in lines[1:-1]}
+    document = TestClient(api.index.app).get("/api/openapi.json").json()
+    for path, operations in document["paths"].items():
+        assert listed[path] == ", ".join(sorted(method.upper() for method in operations))
+    assert {"/api/docs", "/api/openapi.json"} <= set(listed)
     assert lines[-1] == "database: embedded, driver: mongomock"
 
 
