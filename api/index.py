@@ -44,12 +44,15 @@ def create_handler() -> ASGIApp:
 
 
 def _redact(text: str) -> str:
-    # Settings may be what failed, so the fallback reads the one secret straight from the
+    # Settings may be what failed, so the fallback reads the secrets straight from the
     # environment. If even the stdlib-only redaction module cannot load, say nothing.
     try:
         from backend.redact import redact
 
-        return redact(text, os.environ.get("MONGO_URL"), os.environ.get("MONGODB_URI"))
+        # A value this short is no secret, and masking it would garble the message.
+        key = os.environ.get("API_KEY", "").strip()
+        key = key if len(key) >= 8 else None
+        return redact(text, os.environ.get("MONGO_URL"), os.environ.get("MONGODB_URI"), key)
     except Exception:
         return "(details withheld: backend/redact.py failed to load too)"
 

@@ -5,10 +5,12 @@ Local development: `uvicorn backend.server:app --reload` (what `make dev` runs).
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from backend import status_store
+from backend.auth import RequireAPIKey, document_security, log_write_access
 from backend.db import Mongo
 from backend.errors import add_exception_handlers
 from backend.log import configure_logging, logger
@@ -39,6 +41,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
     else:
         logger.info("Using the connection string in %s.", settings.mongo_url_variable)
+    log_write_access(settings)
     yield
     await mongo.close()
 
@@ -56,6 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/api/openapi.json",
         # Its redirect builds Location from the Host header; a path is served as documented.
         redirect_slashes=False,
+        # On every route, however added; routing's 404 and 405 come first.
+        dependencies=[Depends(RequireAPIKey(settings))],
     )
     app.state.mongo = Mongo(settings, prepare=status_store.create_indexes)
     add_exception_handlers(app)
@@ -79,6 +84,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     # What a 405's Allow lists: FastAPI keeps included routers out of `app.router.routes`.
     app.state.api_routes = tuple(route for router in routers for route in router.routes)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document_security(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 
