@@ -10,10 +10,11 @@ import pytest
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
-from backend.auth import document_security
+from backend.auth import NO_HEADER, NOT_BEARER, WRITES_OFF, WRONG_KEY, document_security
 from backend.db import MongoDep, get_db
 from backend.server import create_app
 from backend.settings import NEW_KEY_COMMAND
+from harness.troubleshooting import entries, fix_for_detail
 from tests.conftest import TEST_API_KEY as KEY
 
 KEYED = {"Authorization": f"Bearer {KEY}"}
@@ -278,6 +279,11 @@ def test_the_key_is_in_no_response_and_no_log_line(keyed, capfd):
     err = capfd.readouterr().err
     assert "a message that holds ***" in err
     assert KEY not in err
+
+
+@pytest.mark.parametrize("detail", [NO_HEADER, NOT_BEARER, WRONG_KEY, WRITES_OFF])
+def test_each_refusal_has_its_row_in_readme_s_troubleshooting(detail):
+    assert fix_for_detail(detail, entries()) is not None
 
 
 # The OpenAPI document: the bearer scheme on the write operations, and their 401 and 403.
