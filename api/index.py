@@ -56,7 +56,9 @@ def create_handler() -> ASGIApp:
 
 
 def _redact(text: str) -> str:
-    secrets = [value for name in SECRET_VARIABLES if (value := os.environ.get(name))]
+    # A value this short is no secret (settings refuse an API_KEY under 32 characters), and
+    # masking it would garble the message.
+    secrets = [value for name in SECRET_VARIABLES if len(value := os.environ.get(name, "")) >= 8]
     try:
         from backend.redact import redact
     except Exception:

@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from backend import idempotency, items_store, status_store
+from backend.auth import RequireAPIKey, document_security, log_write_access
 from backend.db import Mongo
 from backend.errors import add_exception_handlers, declare_errors
 from backend.log import configure_logging, logger
@@ -43,6 +44,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
     else:
         logger.info("Using the connection string in %s.", settings.mongo_url_variable)
+    log_write_access(settings)
     yield
     await mongo.close()
 
@@ -60,6 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/api/openapi.json",
         # Its redirect builds Location from the Host header; a path is served as documented.
         redirect_slashes=False,
+        # On every route, however added; routing's 404 and 405 come first.
+        dependencies=[Depends(RequireAPIKey(settings))],
     )
     app.state.mongo = Mongo(settings, INDEXES)
     add_exception_handlers(app)
@@ -67,7 +71,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def openapi() -> dict[str, Any]:
         # The document says what the app does, for every route however it was added.
         if app.openapi_schema is None:
-            declare_errors(FastAPI.openapi(app))
+            document = FastAPI.openapi(app)
+            declare_errors(document)
+            document_security(document)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

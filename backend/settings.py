@@ -14,6 +14,8 @@ from backend.exceptions import SettingsError
 # What MongoDB accepts as a database name (and what fits in a URL path).
 DB_NAME_PATTERN = r'^[^/\\. "$*<>:|?]{1,63}$'
 DEFAULT_DB_NAME = "app"
+API_KEY_MIN_LENGTH = 32
+NEW_KEY_COMMAND = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 
 DatabaseMode = Literal["embedded", "unconfigured", "mongodb"]
 
@@ -37,6 +39,8 @@ class Settings(BaseSettings):
     mongo_timeout_ms: int = Field(5000, ge=100, le=MONGO_TIMEOUT_MS_MAX)
     mongo_max_pool_size: int = Field(10, ge=1, le=500)
     vercel: bool = False
+    # Every write under /api/ must send it as `Authorization: Bearer`; backend/auth.py.
+    api_key: SecretStr | None = None
 
     @property
     def mongo_url_variable(self) -> str | None:
@@ -53,8 +57,9 @@ class Settings(BaseSettings):
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """Every connection string set, in use or not: what masking must hide."""
-        return tuple(s.get_secret_value() for s in (self.mongo_url, self.mongodb_uri) if s)
+        """Every connection string set, in use or not, and the API key: what masking must hide."""
+        chosen = (self.mongo_url, self.mongodb_uri, self.api_key)
+        return tuple(s.get_secret_value() for s in chosen if s)
 
     @property
     def ignored_variable(self) -> str | None:
@@ -75,7 +80,7 @@ class Settings(BaseSettings):
         """DB_NAME; else the database named in the connection string's path; else `app`."""
         return self.db_name or _database_in_path(self.connection_string) or DEFAULT_DB_NAME
 
-    @field_validator("mongo_url", "mongodb_uri", "db_name", mode="before")
+    @field_validator("mongo_url", "mongodb_uri", "db_name", "api_key", mode="before")
     @classmethod
     def _blank_means_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -93,6 +98,26 @@ class Settings(BaseSettings):
         if not value:
             raise ValueError('list at least one origin, or "*" for any')
         return value
+
+    @field_validator("api_key")
+    @classmethod
+    def _usable_as_a_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        # HTTP drops the whitespace around a header's value: a key cannot be sent with it.
+        key = value.get_secret_value().strip()
+        if len(key) < API_KEY_MIN_LENGTH:
+            raise ValueError(
+                f"shorter than {API_KEY_MIN_LENGTH} characters, too short to be a secret; make "
+                f"one with {NEW_KEY_COMMAND}"
+            )
+        if not re.fullmatch(r"[\x21-\x7e]+", key):
+            # fetch() refuses a header value outside Latin-1; RFC 6750's token holds no space.
+            raise ValueError(
+                "holds a space or a character outside printable ASCII, which a browser cannot "
+                f"send in a header; make one with {NEW_KEY_COMMAND}"
+            )
+        return SecretStr(key)
 
     @model_validator(mode="after")
     def _database_in_path_is_valid(self) -> "Settings":

@@ -6,6 +6,9 @@ server that is already running (`make dev` in another terminal, or one with MONG
 
     .venv/bin/python -m scripts.loadtest --url http://127.0.0.1:8000
 
+Every create sends API_KEY as `Authorization: Bearer`: the key in this environment, else (for
+the server it starts) a new one it gives that server; it is never printed.
+
 `--seconds` and `--concurrency` set the length and the number of workers. The exit status is 1
 when a create was lost or stored twice, the list is out of order, an idempotent retry got
 another id, or any request ended in an unexpected status, a 5xx or a transport error.
@@ -16,6 +19,7 @@ import asyncio
 import itertools
 import os
 import random
+import secrets
 import sys
 import tempfile
 import time
@@ -76,6 +80,7 @@ class Load:
     client: httpx.AsyncClient
     prefix: str
     budget: int
+    write_headers: dict[str, str] = field(default_factory=dict)
     samples: list[Sample] = field(default_factory=list)
     acknowledged: dict[str, Item] = field(default_factory=dict)
     transport_errors: Counter[str] = field(default_factory=Counter)
@@ -110,9 +115,11 @@ class Load:
         body = {"client_name": name}
         roll = rng.random()
         if roll >= KEYED_SHARE:
-            self.acknowledge(await self.send(CREATE, "POST", "/api/status", json=body), name)
+            headers = self.write_headers
+            created = await self.send(CREATE, "POST", "/api/status", json=body, headers=headers)
+            self.acknowledge(created, name)
             return
-        headers = {"Idempotency-Key": str(uuid.uuid4())}
+        headers = {"Idempotency-Key": str(uuid.uuid4()), **self.write_headers}
         first = self.send(CREATE_KEYED, "POST", "/api/status", json=body, headers=headers)
         if roll >= KEYED_SHARE * RETRIED_SHARE:
             self.acknowledge(await first, name)
@@ -213,7 +220,9 @@ def verify(load: Load, listed: list[Item]) -> Verdict:
     )
 
 
-def report(load: Load, verdict: Verdict, seconds: float, concurrency: int, url: str) -> bool:
+def report(
+    load: Load, verdict: Verdict, seconds: float, concurrency: int, url: str, key_note: str
+) -> bool:
     columns = "{:<14} {:>8} {:>7} {:>5} {:>5} {:>6} {:>8} {:>8} {:>8} {:>8}"
     headings = ("operation", "requests", "2xx", "4xx", "5xx", "errors")
     print(columns.format(*headings, "p50 ms", "p90 ms", "p99 ms", "max ms"))
@@ -244,6 +253,7 @@ def report(load: Load, verdict: Verdict, seconds: float, concurrency: int, url: 
         s.status is not None and s.status < 500 and s.status != expected[s.kind]
         for s in load.samples
     )
+    refused = sum(s.status in (401, 403) for s in load.samples)
     transport_errors = sum(load.transport_errors.values())
     errors_by_type = ", ".join(f"{name} {n}" for name, n in load.transport_errors.most_common())
     failures = {
@@ -260,6 +270,7 @@ def report(load: Load, verdict: Verdict, seconds: float, concurrency: int, url: 
     }
     rows = [
         ("target", url),
+        ("API_KEY", key_note),
         ("load", f"{seconds:.1f} s, {concurrency} workers, {requests} requests"),
         ("throughput", f"{requests / seconds:.1f} req/s"),
         ("creates acknowledged", len(load.acknowledged)),
@@ -285,7 +296,7 @@ def report(load: Load, verdict: Verdict, seconds: float, concurrency: int, url: 
             f"{load.retries}, {load.retries_with_other_id} with another id, "
             f"{load.replays_unmarked} without the right Idempotent-Replayed",
         ),
-        ("unexpected 1xx-4xx", unexpected),
+        ("unexpected 1xx-4xx", f"{unexpected} ({refused} writes refused, 401 or 403)"),
         ("5xx", server_errors),
         ("transport errors", f"{transport_errors} {errors_by_type}".rstrip()),
     ]
@@ -294,24 +305,30 @@ def report(load: Load, verdict: Verdict, seconds: float, concurrency: int, url: 
         print(f"{label:<24} {value}")
     failed = [f"{label} {count}" for label, count in failures.items() if count]
     print(f"\nFAIL: {', '.join(failed)}" if failed else "\nPASS: nothing lost or duplicated")
+    if refused:
+        print("Writes were refused: set API_KEY to the server's (README, Troubleshooting).")
     return not failed
 
 
-async def run(url: str, seconds: float, concurrency: int, max_requests: int) -> bool:
+async def run(
+    url: str, api_key: str, key_note: str, seconds: float, concurrency: int, max_requests: int
+) -> bool:
     limits = httpx.Limits(
         max_connections=2 * concurrency, max_keepalive_connections=2 * concurrency
     )
     async with httpx.AsyncClient(
         base_url=url, limits=limits, timeout=REQUEST_TIMEOUT_SECONDS
     ) as client:
-        load = Load(client, prefix=f"load-{uuid.uuid4().hex[:12]}", budget=max_requests)
+        write_headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        prefix = f"load-{uuid.uuid4().hex[:12]}"
+        load = Load(client, prefix, budget=max_requests, write_headers=write_headers)
         started = time.monotonic()
         await asyncio.gather(
             *(load.work(random.Random(), started + seconds) for _ in range(concurrency))
         )
         elapsed = time.monotonic() - started
         verdict = verify(load, await load.scan())
-    return report(load, verdict, elapsed, concurrency, url)
+    return report(load, verdict, elapsed, concurrency, url, key_note)
 
 
 def check_embedded(url: str) -> None:
@@ -334,16 +351,20 @@ def main() -> int:
     if args.seconds <= 0 or args.concurrency < 1 or args.max_requests < 1:
         parser.error("--seconds, --concurrency and --max-requests must be positive")
     load = (args.seconds, args.concurrency, args.max_requests)
+    api_key = os.environ.get("API_KEY", "").strip()
     if args.url:
-        return 0 if asyncio.run(run(args.url.rstrip("/"), *load)) else 1
+        note = "sent with every create" if api_key else "not set here: creates sent without it"
+        return 0 if asyncio.run(run(args.url.rstrip("/"), api_key, note, *load)) else 1
+    note = "sent with every create" + ("" if api_key else ", made for the server started here")
+    api_key = api_key or secrets.token_urlsafe(32)
     descriptor, name = tempfile.mkstemp(prefix="loadtest-uvicorn-", suffix=".log")
     os.close(descriptor)
     log = Path(name)
     passed = False
     try:
-        with dev_server(log) as url:
+        with dev_server(log, env={"API_KEY": api_key}) as url:
             check_embedded(url)
-            passed = asyncio.run(run(url, *load))
+            passed = asyncio.run(run(url, api_key, note, *load))
     finally:
         if passed:
             log.unlink()

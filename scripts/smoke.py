@@ -3,7 +3,8 @@
 One line per check, ok or FAIL; a failure says what answered and, from README's
 Troubleshooting table, what to do. Exit status 0 only when every check passes. `--write` also
 creates a status check, replays it with its Idempotency-Key and reads it back: it stores data,
-so it is opt-in.
+so it is opt-in. The writes send API_KEY from the environment, when set, as the bearer token;
+it is never printed.
 """
 
 import argparse
@@ -18,6 +19,7 @@ from harness.troubleshooting import Entry, entries, fix_for, fix_for_detail
 
 BYPASS_VARIABLE = "VERCEL_AUTOMATION_BYPASS_SECRET"
 BYPASS_HEADER = "x-vercel-protection-bypass"
+KEY_VARIABLE = "API_KEY"
 REQUIRED_HEADERS = {
     "x-request-id": None,
     "x-content-type-options": "nosniff",
@@ -33,9 +35,10 @@ class Stop(Exception):
 
 
 class Smoke:
-    def __init__(self, client: httpx.Client, bypass_sent: bool) -> None:
+    def __init__(self, client: httpx.Client, bypass_sent: bool, api_key: str = "") -> None:
         self.client = client
         self.bypass_sent = bypass_sent
+        self.key_headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.table: list[Entry] = entries()
         self.api_answers: list[httpx.Response] = []
         self.failures = 0
@@ -57,13 +60,15 @@ class Smoke:
             self.api_answers.append(response)
         return response
 
-    def explain(self, response: httpx.Response) -> str:
-        """Why an answer is not the one expected, and the fix when README has one."""
+    def explain(self, response: httpx.Response, context: str = "") -> str:
+        """Why an answer is not the one expected (`context` follows the error's detail), and the
+        fix when README has one."""
         status = f"HTTP {response.status_code}"
         body = json_body(response)
         if isinstance(body, dict) and "detail" in body:
             detail = str(body["detail"])
-            return with_fix(f"{status}, {detail}", fix_for_detail(detail, self.table))
+            found = f"{status}, {detail}{context}"
+            return with_fix(found, fix_for_detail(detail, self.table))
         kind = response.headers.get("content-type", "no content type").split(";")[0]
         if is_protection(response):
             sent = (
@@ -161,14 +166,16 @@ class Smoke:
 
     def check_write(self) -> None:
         key = f"smoke-{uuid.uuid4()}"
-        post = {"json": {"client_name": "make smoke"}, "headers": {"Idempotency-Key": key}}
+        headers = {"Idempotency-Key": key, **self.key_headers}
+        post = {"json": {"client_name": "make smoke"}, "headers": headers}
         created = self.request("POST", "/api/status", **post)
         if created.status_code != 201:
-            self.report(
-                False,
-                "POST /api/status",
-                self.explain(created) + "; the replay and read back not run",
-            )
+            context = ""
+            if created.status_code == 401:
+                sent = "sent the" if self.key_headers else "has no"
+                context = f" make smoke's environment {sent} {KEY_VARIABLE}."
+            found = self.explain(created, context) + "; the replay and read back not run"
+            self.report(False, "POST /api/status", found)
             return
         new_id = created.json()["id"]
         self.report(True, "POST /api/status", f"201, id {new_id}")
@@ -235,10 +242,14 @@ def main(argv: list[str] | None = None) -> int:
 
     secret = os.environ.get(BYPASS_VARIABLE, "")
     headers = {BYPASS_HEADER: secret} if secret else {}
+    # As the server reads it: HTTP drops the whitespace around a header's value anyway.
+    api_key = os.environ.get(KEY_VARIABLE, "").strip() if args.write else ""
     base = args.url.rstrip("/")
-    print(f"make smoke: {base}" + (f" ({BYPASS_VARIABLE} sent)" if secret else ""))
+    sent = [f"{BYPASS_VARIABLE} sent"] if secret else []
+    sent += [f"{KEY_VARIABLE} sent with the writes"] if api_key else []
+    print(f"make smoke: {base}" + (f" ({', '.join(sent)})" if sent else ""))
     with httpx.Client(base_url=base, headers=headers, timeout=args.timeout) as client:
-        smoke = Smoke(client, bypass_sent=bool(secret))
+        smoke = Smoke(client, bypass_sent=bool(secret), api_key=api_key)
         try:
             smoke.run(args.write)
         except Stop:

@@ -8,6 +8,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -133,29 +134,53 @@ def _hang_up_quietly(request: Any) -> None:
         request.hangup()
 
 
+# Long enough to be accepted, and easy to search for in a log or a response.
+TEST_API_KEY = "Test-Api-Key-0123456789-abcdefghijklmnopqrstuv"
+
 DEPLOYMENT_STATES = {
     "healthy": {},
     # A deployment with no MONGO_URL: the function loads, the database routes answer 503.
     "no_database": {"VERCEL": "1"},
     # A setting that stops the backend from importing: the fallback answers 503 everywhere.
     "not_loaded": {"MONGO_TIMEOUT_MS": "not-a-number"},
+    # API_KEY set: every write needs it.
+    "keyed": {"API_KEY": TEST_API_KEY},
+    # A deployment with a database (the session's `mongod`) and no API_KEY: writes are off.
+    "writes_off": {"VERCEL": "1"},
 }
+WITH_DATABASE = {"writes_off"}
+
+
+class Deployments:
+    """`deployment(state)`: the URL of `make dev`'s server in one of DEPLOYMENT_STATES, each
+    started once per session; `deployment.log(state)`: what it has written."""
+
+    def __init__(
+        self, servers: contextlib.ExitStack, request: pytest.FixtureRequest, tmp: Path
+    ) -> None:
+        self._servers, self._request, self._tmp = servers, request, tmp
+        self._urls: dict[str, str] = {}
+
+    def __call__(self, state: str) -> str:
+        if state not in self._urls:
+            env = dict(DEPLOYMENT_STATES[state])
+            if state in WITH_DATABASE:
+                env["MONGO_URL"] = self._request.getfixturevalue("mongod").url(state)
+            self.log(state).parent.mkdir()
+            server = dev_server(self.log(state), env=env)
+            self._urls[state] = self._servers.enter_context(server)
+        return self._urls[state]
+
+    def log(self, state: str) -> Path:
+        return self._tmp / state / "server.log"
 
 
 @pytest.fixture(scope="session")
-def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], str]]:
-    """`deployment(state)`: the URL of `make dev`'s server in one of DEPLOYMENT_STATES, each
-    started once per session."""
-    urls: dict[str, str] = {}
+def deployment(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployments]:
     with contextlib.ExitStack() as servers:
-
-        def start(state: str) -> str:
-            if state not in urls:
-                log = tmp_path_factory.mktemp(state) / "server.log"
-                urls[state] = servers.enter_context(dev_server(log, env=DEPLOYMENT_STATES[state]))
-            return urls[state]
-
-        yield start
+        yield Deployments(servers, request, tmp_path_factory.mktemp("deployments"))
 
 
 LOGIN_PAGE = b"<!doctype html><title>Authentication Required</title><p>Vercel Authentication"

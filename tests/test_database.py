@@ -9,6 +9,13 @@ import pytest
 from harness.net import free_port
 
 SECRET = "S3cr3t-Passw0rd"
+API_KEY = "k" * 40
+
+
+def database_lines(err):
+    """The log lines of `err` but those about writes (tests/test_auth.py's)."""
+    lines = [json.loads(line) for line in err.splitlines()]
+    return [line for line in lines if not line["message"].startswith(("API_KEY", "Writes"))]
 
 
 def test_unset_mongo_url_uses_the_embedded_database(client):
@@ -21,7 +28,7 @@ def test_unset_mongo_url_uses_the_embedded_database(client):
 
 def test_the_embedded_database_warns_at_startup_that_data_is_lost(make_client, capfd):
     make_client()
-    [line] = [json.loads(line) for line in capfd.readouterr().err.splitlines()]
+    [line] = database_lines(capfd.readouterr().err)
     assert line["level"] == "warning"
     assert "MONGO_URL is not set" in line["message"]
     assert "lost" in line["message"]
@@ -69,7 +76,7 @@ def test_both_variables_set_to_different_urls_logs_which_wins_by_name_only(make_
         mongodb_uri="mongodb+srv://atlas:AtlasOnlyPw@cluster0.example.net/",
     )
     err = capfd.readouterr().err
-    [line] = [json.loads(line) for line in err.splitlines()]
+    [line] = database_lines(err)
     assert line["level"] == "warning"
     assert "using MONGO_URL, ignoring MONGODB_URI" in line["message"]
     assert SECRET not in err
@@ -79,7 +86,7 @@ def test_both_variables_set_to_different_urls_logs_which_wins_by_name_only(make_
 
 def test_the_startup_log_names_the_variable_in_use(make_client, capfd):
     make_client(mongodb_uri=f"mongodb://admin:{SECRET}@db.example.com/")
-    [line] = [json.loads(line) for line in capfd.readouterr().err.splitlines()]
+    [line] = database_lines(capfd.readouterr().err)
     assert line["message"] == "Using the connection string in MONGODB_URI."
 
 
@@ -90,14 +97,15 @@ def test_a_configuration_503_has_no_retry_after(make_client):
 
 
 def test_vercel_without_mongo_url_never_uses_the_embedded_database(make_client):
-    client = make_client(vercel=True)
-    assert client.post("/api/status", json={"client_name": "x"}).status_code == 503
+    client = make_client(vercel=True, api_key=API_KEY)
+    keyed = {"Authorization": f"Bearer {API_KEY}"}
+    assert client.post("/api/status", json={"client_name": "x"}, headers=keyed).status_code == 503
     assert client.get("/api/health").json()["detail"].startswith("MONGO_URL is not set")
 
 
 def test_vercel_without_mongo_url_logs_an_error_at_startup(make_client, capfd):
     make_client(vercel=True)
-    [line] = [json.loads(line) for line in capfd.readouterr().err.splitlines()]
+    [line] = database_lines(capfd.readouterr().err)
     assert line["level"] == "error"
     assert "MONGO_URL is not set" in line["message"]
 

@@ -1,4 +1,5 @@
-"""The contract over real HTTP, against the server `make dev` runs (uvicorn, embedded database)."""
+"""The contract over real HTTP, against the server `make dev` runs (uvicorn, embedded database),
+and how writes need API_KEY there and on a deployment without it."""
 
 import asyncio
 import json
@@ -11,6 +12,7 @@ import pytest
 
 from harness.dev_server import dev_server
 from harness.mongod import Mongod
+from tests.conftest import TEST_API_KEY
 
 pytestmark = pytest.mark.slow
 
@@ -178,3 +180,96 @@ def test_of_16_concurrent_conditional_patches_over_http_exactly_one_succeeds(ite
     assert sorted(r.status_code for r in responses) == [200] + [412] * 15
     (winner,) = [r.json() for r in responses if r.status_code == 200]
     assert httpx.get(url).json() == winner
+
+
+# Writes need API_KEY: `make dev` with the key set, and as a deployment without one (VERCEL=1,
+# a database from the session's wire server).
+
+READS = ["/api/", "/api/health", "/api/status", "/api/docs", "/api/openapi.json", "/"]
+REFUSED = {
+    "no header": {},
+    "a wrong key": {"Authorization": f"Bearer {'x' * len(TEST_API_KEY)}"},
+    "Basic": {"Authorization": f"Basic {TEST_API_KEY}"},
+    "the key plus a space and more": {"Authorization": f"Bearer {TEST_API_KEY} x"},
+    "the key plus one character": {"Authorization": f"Bearer {TEST_API_KEY}x"},
+}
+KEYED = {"Authorization": f"Bearer {TEST_API_KEY}"}
+
+
+@pytest.mark.parametrize("headers", REFUSED.values(), ids=REFUSED.keys())
+def test_with_api_key_set_a_write_without_it_is_401_and_stores_nothing(deployment, headers):
+    server, name = deployment("keyed"), f"refused-{uuid.uuid4()}"
+    response = httpx.post(f"{server}/api/status", json={"client_name": name}, headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["detail"].startswith("Writes need the API key: send the header ")
+    assert name not in stored_names(server)
+
+
+def test_http_drops_a_trailing_space_so_the_app_gets_the_key_alone(deployment):
+    # RFC 9110, 5.5: a field value has no trailing whitespace; uvicorn's parser removes it
+    # before the app runs (httpx will not even send it). The app refuses it when it arrives.
+    server, name = deployment("keyed"), f"trailing-{uuid.uuid4()}"
+    body = json.dumps({"client_name": name}).encode()
+    framing = f"Content-Length: {len(body)}\r\nAuthorization: Bearer {TEST_API_KEY} \r\n"
+    status, _ = raw_post(server, framing, body)
+    assert status == 201
+    assert name in stored_names(server)
+
+
+def test_with_api_key_set_a_write_with_it_is_accepted(deployment):
+    server, name = deployment("keyed"), f"keyed-{uuid.uuid4()}"
+    response = httpx.post(f"{server}/api/status", json={"client_name": name}, headers=KEYED)
+    assert response.status_code == 201
+    assert name in stored_names(server)
+
+
+@pytest.mark.parametrize("path", READS)
+@pytest.mark.parametrize("state", ["keyed", "writes_off"])
+def test_every_read_works_without_the_key(deployment, state, path):
+    assert httpx.get(f"{deployment(state)}{path}").status_code == 200
+
+
+@pytest.mark.parametrize("headers", [{}, KEYED], ids=["no header", "a key"])
+def test_a_deployment_without_api_key_refuses_writes_naming_it(deployment, headers):
+    server, name = deployment("writes_off"), f"off-{uuid.uuid4()}"
+    response = httpx.post(f"{server}/api/status", json={"client_name": name}, headers=headers)
+    assert response.status_code == 403
+    detail = response.json()["detail"]
+    assert detail.startswith("Writes are off: this deployment has no API_KEY.")
+    assert "vercel env add API_KEY" in detail
+    assert name not in stored_names(server)
+
+
+def test_a_deployment_without_api_key_reads_from_its_database(deployment):
+    health = httpx.get(f"{deployment('writes_off')}/api/health").json()
+    assert health["database"] == "mongodb"
+
+
+def log_lines(deployment, state):
+    text = deployment.log(state).read_text()
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_the_startup_log_says_what_writes_need(deployment):
+    for state in ("keyed", "writes_off"):
+        deployment(state)
+    keyed = [line["message"] for line in log_lines(deployment, "keyed")]
+    off = [line for line in log_lines(deployment, "writes_off") if "API_KEY" in line["message"]]
+    assert "Writes need API_KEY, sent as Authorization: Bearer." in keyed
+    assert [line["level"] for line in off] == ["error"]
+    assert "writes are off" in off[0]["message"]
+
+
+def test_the_key_is_in_no_log_line_and_no_response(deployment):
+    server = deployment("keyed")
+    answers = [
+        httpx.request(method, f"{server}{path}", json={"client_name": "k"}, headers=headers)
+        for method, path in [("POST", "/api/status"), ("GET", "/api/openapi.json")]
+        for headers in [{}, KEYED, REFUSED["the key plus one character"]]
+    ]
+    assert [answer.status_code for answer in answers] == [401, 201, 401, 200, 200, 200]
+    for answer in answers:
+        assert TEST_API_KEY not in answer.text
+        assert TEST_API_KEY not in str(answer.headers)
+    assert TEST_API_KEY not in deployment.log("keyed").read_text()

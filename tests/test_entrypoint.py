@@ -149,6 +149,25 @@ def test_the_fallback_shows_the_whole_cause_but_a_password(broken_backend, redac
     assert detail == f"The backend failed to load: {cause}"
 
 
+def test_the_fallback_redacts_the_api_key(monkeypatch, capsys):
+    key = f"api-key-{SECRET}-0123456789abcdef"
+    monkeypatch.setenv("API_KEY", key)
+    monkeypatch.setitem(sys.modules, "backend.server", _Exploding(RuntimeError(f"bad {key}")))
+    with TestClient(create_handler()) as client:
+        response = client.get("/api/")
+    assert response.json()["detail"].endswith("RuntimeError: bad ***")
+    assert SECRET not in capsys.readouterr().err
+
+
+def test_the_fallback_names_a_short_api_key_without_garbling_its_message(monkeypatch):
+    monkeypatch.setenv("API_KEY", "e")
+    error = SettingsError("Invalid configuration: API_KEY: Value error, shorter than 32 characters")
+    monkeypatch.setitem(sys.modules, "backend.server", _Exploding(error))
+    with TestClient(create_handler()) as client:
+        detail = client.get("/api/").json()["detail"]
+    assert detail.endswith("API_KEY: Value error, shorter than 32 characters")
+
+
 def test_the_fallback_logs_the_traceback(broken_backend, capsys):
     create_handler()
     err = capsys.readouterr().err

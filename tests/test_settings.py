@@ -26,6 +26,7 @@ def test_defaults(monkeypatch):
     assert settings.mongo_timeout_ms == 5000
     assert settings.mongo_max_pool_size == 10
     assert settings.vercel is False
+    assert settings.api_key is None
 
 
 def test_values_are_read_from_the_environment(monkeypatch):
@@ -221,6 +222,56 @@ def test_a_blank_db_name_means_unset(monkeypatch):
     monkeypatch.setenv("DB_NAME", "")
     monkeypatch.setenv("MONGODB_URI", ATLAS_URI)
     assert load_settings(_env_file=None).database_name == "shop"
+
+
+API_KEY = "Ab3-" + "k" * 40
+
+
+def test_api_key_is_read_from_the_environment_and_never_shown(monkeypatch):
+    monkeypatch.setenv("API_KEY", API_KEY)
+    settings = load_settings(_env_file=None)
+    assert settings.api_key.get_secret_value() == API_KEY
+    assert API_KEY not in repr(settings)
+    assert API_KEY not in str(settings.model_dump())
+
+
+def test_the_api_key_is_masked_like_the_connection_strings(monkeypatch):
+    monkeypatch.setenv("API_KEY", API_KEY)
+    assert API_KEY in load_settings(_env_file=None).secrets
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_a_blank_api_key_means_unset(monkeypatch, value):
+    monkeypatch.setenv("API_KEY", value)
+    assert load_settings(_env_file=None).api_key is None
+
+
+def test_whitespace_around_the_api_key_is_dropped_as_http_drops_it(monkeypatch):
+    monkeypatch.setenv("API_KEY", f" {API_KEY}\n")
+    assert load_settings(_env_file=None).api_key.get_secret_value() == API_KEY
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("Short-Secret-7", "shorter than 32 characters"),
+        ("k" * 31, "shorter than 32 characters"),
+        ("Inner Space " + "k" * 32, "holds a space or a character outside printable ASCII"),
+        ("Accented-é" + "k" * 32, "holds a space or a character outside printable ASCII"),
+    ],
+)
+def test_an_unusable_api_key_names_the_variable_and_never_echoes_it(monkeypatch, value, problem):
+    monkeypatch.setenv("API_KEY", value)
+    with pytest.raises(SettingsError, match=rf"^Invalid configuration: API_KEY: .*{problem}") as e:
+        load_settings(_env_file=None)
+    assert value not in str(e.value)
+    assert value[:8] not in str(e.value)
+    assert "secrets.token_urlsafe(32)" in str(e.value)
+
+
+def test_32_characters_are_enough(monkeypatch):
+    monkeypatch.setenv("API_KEY", "k" * 32)
+    assert load_settings(_env_file=None).api_key is not None
 
 
 def test_the_example_env_file_is_valid():

@@ -12,7 +12,7 @@ import pytest
 from harness import ROOT
 from harness.net import free_port
 from harness.troubleshooting import entries, fix_for
-from tests.conftest import LOGIN_PAGE
+from tests.conftest import LOGIN_PAGE, TEST_API_KEY
 
 SECRET = "bypass-Secret-4f1c"
 
@@ -50,6 +50,42 @@ def test_a_healthy_deployment_passes_every_check_including_the_writes(deployment
     assert "ok    POST /api/status again, same Idempotency-Key: the same id" in out
     assert "ok    GET /api/status?limit=100: lists the new status check 1 time(s)" in out
     assert lines[-1] == "all checks passed"
+
+
+@pytest.mark.slow
+def test_the_writes_send_api_key_and_never_print_it(deployment):
+    code, out = make_smoke(deployment("keyed"), "WRITE=1", env={"API_KEY": TEST_API_KEY})
+    assert code == 0, out
+    assert out.splitlines()[0].endswith("(API_KEY sent with the writes)")
+    assert "ok    POST /api/status again, same Idempotency-Key: the same id" in out
+    assert TEST_API_KEY not in out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("api_key", "sent"),
+    [(None, "environment has no API_KEY"), ("x" * 40, "environment sent the API_KEY")],
+)
+def test_a_write_refused_for_its_key_says_so_with_the_fix(deployment, api_key, sent):
+    env = {"API_KEY": api_key} if api_key else {}
+    code, out = make_smoke(deployment("keyed"), "WRITE=1", env=env)
+    assert code != 0
+    [line] = [line for line in out.splitlines() if line.startswith("FAIL")]
+    assert line.startswith("FAIL  POST /api/status: HTTP 401, Writes need the API key: ")
+    assert f". make smoke's {sent}. Fix (README, Troubleshooting): send `Authorization:" in line
+    assert "for `make smoke WRITE=1`, export `API_KEY`; the replay and read back not run" in line
+    assert TEST_API_KEY not in out
+
+
+@pytest.mark.slow
+def test_writes_on_a_deployment_without_api_key_fail_with_the_fix(deployment):
+    code, out = make_smoke(deployment("writes_off"), "WRITE=1")
+    assert code != 0
+    [line] = [line for line in out.splitlines() if line.startswith("FAIL")]
+    assert line.startswith(
+        "FAIL  POST /api/status: HTTP 403, Writes are off: this deployment has no API_KEY."
+    )
+    assert "Fix (README, Troubleshooting): `vercel env add API_KEY` (Production and" in line
 
 
 @pytest.mark.slow

@@ -1,0 +1,120 @@
+"""Writes need the API key: the app-wide dependency that asks every write under /api/ for
+`Authorization: Bearer <API_KEY>`, the startup log line about it, and its OpenAPI declaration."""
+
+import hmac
+from typing import Any
+
+from fastapi import HTTPException
+from starlette.requests import HTTPConnection
+
+from backend.errors import ErrorMessage
+from backend.log import logger
+from backend.settings import NEW_KEY_COMMAND, Settings
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SECURITY_SCHEME = "APIKey"
+
+_SEND = (
+    "Writes need the API key: send the header Authorization: Bearer <API_KEY>, with the value "
+    "API_KEY has on the server."
+)
+NO_HEADER = f"{_SEND} This request has no Authorization header."
+NOT_BEARER = f"{_SEND} This request's Authorization header is not Bearer."
+WRONG_KEY = f"{_SEND} The key this request sent is not that value."
+WRITES_OFF = (
+    f"Writes are off: this deployment has no API_KEY. Make a key with {NEW_KEY_COMMAND}, add it "
+    "with vercel env add API_KEY (Production and Preview), redeploy, then send it as "
+    "Authorization: Bearer <API_KEY>."
+)
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def is_write(method: str, path: str) -> bool:
+    """Every method but GET, HEAD and OPTIONS, on a path under /api/."""
+    return method.upper() not in SAFE_METHODS and path.startswith("/api/")
+
+
+class RequireAPIKey:
+    """The dependency every route gets from the app (`FastAPI(dependencies=...)`): routing's
+    404 and 405 come first, and it runs before the route's own dependencies, the database's
+    among them, so a refused write costs no round trip."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._key = settings.api_key
+        self._writes_off = settings.api_key is None and settings.vercel
+
+    # async: a plain `def` dependency would be sent to the thread pool, on every request.
+    async def __call__(self, connection: HTTPConnection) -> None:
+        scope = connection.scope
+        if not is_write(scope.get("method", "GET"), scope["path"]):
+            return
+        if self._writes_off:
+            raise HTTPException(403, WRITES_OFF)
+        if self._key is None:
+            return
+        authorization = next((v for n, v in scope["headers"] if n == b"authorization"), None)
+        if authorization is None:
+            raise HTTPException(401, NO_HEADER, _CHALLENGE)
+        scheme, _, token = authorization.partition(b" ")
+        if scheme.lower() != b"bearer":
+            raise HTTPException(401, NOT_BEARER, _CHALLENGE)
+        if not hmac.compare_digest(token, self._key.get_secret_value().encode()):
+            raise HTTPException(401, WRONG_KEY, _CHALLENGE)
+
+
+def log_write_access(settings: Settings) -> None:
+    """Say at startup whether writes are open, need the key, or are off."""
+    if settings.api_key is not None:
+        logger.info("Writes need API_KEY, sent as Authorization: Bearer.")
+    elif settings.vercel:
+        logger.error(
+            "API_KEY is not set: writes are off (403) on this deployment. Add it with "
+            "`vercel env add API_KEY`, then redeploy."
+        )
+    else:
+        logger.warning(
+            "API_KEY is not set: writes are open to anyone who can reach this server. "
+            "A deployment refuses them until it is set."
+        )
+
+
+_OPERATIONS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+
+
+def document_security(openapi: dict[str, Any]) -> None:
+    """Declare the bearer scheme, and its 401 and 403, on every write operation of `openapi`
+    (edited in place), whichever way its route was added."""
+    components = openapi.setdefault("components", {})
+    components.setdefault("securitySchemes", {})[SECURITY_SCHEME] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The server's API_KEY: every write needs it, reads do not.",
+    }
+    schemas = components.setdefault("schemas", {})
+    schemas.setdefault("ErrorMessage", ErrorMessage.model_json_schema())
+    for path, item in openapi.get("paths", {}).items():
+        for method, operation in item.items():
+            if method in _OPERATIONS and is_write(method, path):
+                operation["security"] = [{SECURITY_SCHEME: []}]
+                operation.setdefault("responses", {}).update(_refusals())
+
+
+def _refusals() -> dict[str, Any]:
+    def body() -> dict[str, Any]:
+        return {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorMessage"}}}
+
+    return {
+        "401": {
+            "description": "API_KEY is set and this write did not send it: send "
+            "`Authorization: Bearer <API_KEY>`",
+            "headers": {
+                "WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}
+            },
+            "content": body(),
+        },
+        "403": {
+            "description": "Writes are off: a deployment without API_KEY refuses every write "
+            "until it is set",
+            "content": body(),
+        },
+    }
