@@ -1,13 +1,14 @@
-"""Writes need the API key: the app-wide dependency that asks every write under /api/ for
+"""Writes need the API key: the middleware that asks every write under /api/ for
 `Authorization: Bearer <API_KEY>`, the startup log line about it, and its OpenAPI declaration."""
 
 import hmac
 from typing import Any
 
-from fastapi import HTTPException
-from starlette.requests import HTTPConnection
+from fastapi.routing import iter_route_contexts
+from starlette.routing import Match
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from backend.errors import ErrorMessage
+from backend.errors import ErrorMessage, error_response
 from backend.log import logger
 from backend.settings import NEW_KEY_COMMAND, Settings
 
@@ -35,31 +36,43 @@ def is_write(method: str, path: str) -> bool:
 
 
 class RequireAPIKey:
-    """The dependency every route gets from the app (`FastAPI(dependencies=...)`): routing's
-    404 and 405 come first, and it runs before the route's own dependencies, the database's
-    among them, so a refused write costs no round trip."""
+    """Pure ASGI, around the app's routes however they were added: a write a route serves is
+    refused here, before its body is read or any database work, when it lacks the key; a path
+    or method no route serves passes on to routing's 404 or 405. A read costs one comparison."""
 
-    def __init__(self, settings: Settings) -> None:
-        self._key = settings.api_key
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self._key = settings.api_key.get_secret_value().encode() if settings.api_key else None
         self._writes_off = settings.api_key is None and settings.vercel
 
-    # async: a plain `def` dependency would be sent to the thread pool, on every request.
-    async def __call__(self, connection: HTTPConnection) -> None:
-        scope = connection.scope
-        if not is_write(scope.get("method", "GET"), scope["path"]):
-            return
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and is_write(scope["method"], scope["path"]):
+            refusal = self._refusal(scope)
+            if refusal is not None and _served(scope):
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _refusal(self, scope: Scope) -> ASGIApp | None:
         if self._writes_off:
-            raise HTTPException(403, WRITES_OFF)
+            return error_response(403, WRITES_OFF)
         if self._key is None:
-            return
+            return None
         authorization = next((v for n, v in scope["headers"] if n == b"authorization"), None)
         if authorization is None:
-            raise HTTPException(401, NO_HEADER, _CHALLENGE)
+            return error_response(401, NO_HEADER, _CHALLENGE)
         scheme, _, token = authorization.partition(b" ")
         if scheme.lower() != b"bearer":
-            raise HTTPException(401, NOT_BEARER, _CHALLENGE)
-        if not hmac.compare_digest(token, self._key.get_secret_value().encode()):
-            raise HTTPException(401, WRONG_KEY, _CHALLENGE)
+            return error_response(401, NOT_BEARER, _CHALLENGE)
+        if not hmac.compare_digest(token, self._key):
+            return error_response(401, WRONG_KEY, _CHALLENGE)
+        return None
+
+
+def _served(scope: Scope) -> bool:
+    """Whether a route of the app serves this method at this path."""
+    routes = iter_route_contexts(scope["app"].router.routes)
+    return any(route.matches(scope)[0] is Match.FULL for route in routes)
 
 
 def log_write_access(settings: Settings) -> None:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
 from backend import idempotency, items_store, status_store
 from backend.auth import RequireAPIKey, document_security, log_write_access
@@ -62,8 +62,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/api/openapi.json",
         # Its redirect builds Location from the Host header; a path is served as documented.
         redirect_slashes=False,
-        # On every route, however added; routing's 404 and 405 come first.
-        dependencies=[Depends(RequireAPIKey(settings))],
     )
     app.state.mongo = Mongo(settings, INDEXES)
     add_exception_handlers(app)
@@ -78,6 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
 
+    # Innermost: its 401 and 403 get CORS headers, the request id and the access line.
+    app.add_middleware(RequireAPIKey, settings=settings)
     any_origin = "*" in settings.cors_origins
     app.add_middleware(
         BrowserCORSMiddleware,
