@@ -1,4 +1,4 @@
-"""The status page's pictures in README, made by the headless Chromium the tests use:
+"""The status page's pictures in README, made in the headless Chromium the tests use:
 `.venv/bin/python -m scripts.screenshots` writes docs/status-page*.png."""
 
 import tempfile
@@ -7,8 +7,8 @@ from pathlib import Path
 import httpx
 
 from harness import ROOT
-from harness.browser import Browser
 from harness.dev_server import dev_server
+from harness.status_page import chromium, open_checked
 
 STATES = {
     "status-page.png": {},
@@ -17,14 +17,14 @@ STATES = {
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as work, Browser() as browser:
+    with tempfile.TemporaryDirectory() as work, chromium() as browser:
         for name, env in STATES.items():
             with dev_server(Path(work) / "server.log", env=env) as url:
                 for client in ("laptop", "phone"):
                     httpx.post(f"{url}/api/status", json={"client_name": client})
-                tab = browser.open(f"{url}/", width=760, height=560)
-                tab.wait_for("document.querySelector('main').getAttribute('aria-busy') === 'false'")
-                tab.screenshot(ROOT / "docs" / name)
+                page = browser.new_page(viewport={"width": 760, "height": 560})
+                open_checked(page, url).screenshot(path=ROOT / "docs" / name)
+                page.close()
                 print(f"docs/{name}")
 
 

@@ -1,12 +1,16 @@
 """Shared fixtures: settings from only what a test passes, an app on the embedded store or on a
 real driver against a wire-protocol server (harness.mongod), `make dev`'s server in each state a
-deployment can be in, and stand-ins for what Vercel answers before the function runs."""
+deployment can be in, stand-ins for what Vercel answers before the function runs, and pages in
+headless Chromium, each saved as a screenshot and its text when its test fails."""
 
 import contextlib
 import json
+import re
+import shutil
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -14,12 +18,15 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, Page
+from playwright.sync_api import Error as PlaywrightError
 
 from backend.server import create_app
 from backend.settings import Settings
 from harness import ROOT
 from harness.dev_server import dev_server
 from harness.mongod import Mongod
+from harness.status_page import chromium, visible_text
 
 
 @pytest.fixture(autouse=True)
@@ -245,3 +252,81 @@ def protected(fake_vercel: Callable[[int, bytes, str], FakeVercel]) -> str:
     """A deployment behind Deployment Protection, as a logged-in browser that got the page but
     not the API would see it: 401 with an HTML login page on every /api/ path."""
     return fake_vercel(401, LOGIN_PAGE, "text/html; charset=utf-8").url
+
+
+# What each page of a failing browser test showed, from the last run that used a browser.
+FAILED_PAGES = ROOT / ".tools" / "test-screenshots"
+
+
+@dataclass
+class WatchedPage:
+    """A test's page and what its console said, the browser's own errors (a CSP block) too."""
+
+    page: Page
+    console: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.page.on(
+            "console", lambda message: self.console.append(f"{message.type}: {message.text}")
+        )
+        self.page.on("pageerror", lambda error: self.console.append(f"uncaught: {error}"))
+
+
+_WATCHED = pytest.StashKey[list[WatchedPage]]()
+
+
+@pytest.fixture(scope="session")
+def _no_failed_pages_yet() -> None:
+    shutil.rmtree(FAILED_PAGES, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser(_no_failed_pages_yet: None) -> Iterator[Browser]:
+    with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+def new_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Callable[..., Page]]:
+    """`new_page(width=800, javascript=True)`: a blank page in a fresh browser context (no
+    cookies or storage shared between tests), `width` CSS pixels wide (under 600: a phone).
+    When the test fails, each is saved under FAILED_PAGES and the report says where."""
+    watched = request.node.stash.setdefault(_WATCHED, [])
+
+    def make(width: int = 800, javascript: bool = True) -> Page:
+        page = browser.new_page(
+            viewport={"width": width, "height": 600},
+            is_mobile=width < 600,
+            java_script_enabled=javascript,
+        )
+        watched.append(WatchedPage(page))
+        return page
+
+    yield make
+    for each in watched:
+        each.page.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed test's pages are saved while they are still open, before fixtures close them."""
+    report = yield
+    watched = item.stash.get(_WATCHED, [])
+    if report.failed and call.when == "call" and watched:
+        name = re.sub(r"[^\w.-]+", "-", item.name).strip("-")
+        saved = [_save(each, f"{name}-{n}" if n > 1 else name) for n, each in enumerate(watched, 1)]
+        report.sections.append(("what the page showed", "\n\n".join(saved)))
+    return report
+
+
+def _save(watched: WatchedPage, name: str) -> str:
+    """A PNG of the whole page, and a text file of its URL, console and visible text."""
+    page, console = watched.page, "\n".join(watched.console) or "(nothing)"
+    FAILED_PAGES.mkdir(parents=True, exist_ok=True)
+    picture, text = FAILED_PAGES / f"{name}.png", FAILED_PAGES / f"{name}.txt"
+    try:
+        page.screenshot(path=picture, full_page=True)
+        text.write_text(f"{page.url}\n\nConsole:\n{console}\n\nText:\n{visible_text(page)}\n")
+    except PlaywrightError as error:
+        return f"{page.url}: not saved ({error.message})\nConsole:\n{console}"
+    return f"{page.url}: {picture.relative_to(ROOT)}, {text.relative_to(ROOT)}\nConsole:\n{console}"
