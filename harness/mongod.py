@@ -23,13 +23,22 @@
 
 Commands: hello/isMaster, saslStart (PLAIN), ping, buildInfo, endSessions, killCursors,
 createIndexes (unique, expireAfterSeconds...), listIndexes, insert, find (filter, sort,
-projection, skip, limit), aggregate (what mongomock runs; count_documents uses it), count
-(query only), update, delete, drop. Results come back whole in `firstBatch` with cursor id 0,
-so no getMore follows. A duplicate `_id` or unique key is a writeErrors entry with code 11000,
-which the drivers raise as DuplicateKeyError. Any other command is a CommandNotFound (59) error
-naming it, and a handler's exception an error reply: never a hang. Datetimes are stored naive
-(UTC), as BSON carries them; clients with tz_aware=True read UTC. mongomock applies TTL indexes
-at every access (a real mongod every 60 s) and warns that `datetime.utcnow()` is deprecated.
+projection, skip, limit; find_one too), aggregate (what mongomock runs; count_documents uses
+it), count (query only: estimated_document_count), update (operators or a replacement, multi,
+upsert), delete, drop, and findAndModify, what find_one_and_update/_replace/_delete send:
+`query`, `sort`, `fields`, `update` (operators or a replacement) or `remove: true`, `new`
+(the document after the change; default before: the drivers send `new`, never
+`returnDocument`), `upsert` (default false); a filter that matches nothing is `value: null`
+with `lastErrorObject: {n: 0, updatedExisting: false}` (`{n: 0}` for a remove); a pipeline
+update, `arrayFilters`, `collation` and `let` are refused, naming them. Results come back whole
+in `firstBatch` with cursor id 0, so no getMore follows. A duplicate `_id` or unique key is a
+writeErrors entry with code 11000 (findAndModify: the command's error, code 11000), which the
+drivers raise as DuplicateKeyError. Any other command is a CommandNotFound (59) error naming
+it, and a handler's exception an error reply: never a hang. Each command runs whole before
+the next starts (mockupdb answers one request at a time), so findAndModify is atomic.
+Datetimes are stored naive (UTC), as BSON carries them; clients with tz_aware=True read UTC.
+mongomock applies TTL indexes at every access (a real mongod every 60 s) and warns that
+`datetime.utcnow()` is deprecated.
 """
 
 import contextlib
@@ -90,6 +99,7 @@ class Mongod:
             "update": lambda c, d: self._write(c, d, "updates", self._update),
             "delete": lambda c, d: self._write(c, d, "deletes", self._delete),
             "find": self._find,
+            "findandmodify": self._find_and_modify,
             "aggregate": lambda c, d: self._cursor(c, list(c.aggregate(d["pipeline"]))),
             "count": lambda c, d: {"n": c.count_documents(d.get("query") or {})},
             "drop": lambda c, d: c.drop() or {},
@@ -209,6 +219,48 @@ class Mongod:
             limit=abs(doc.get("limit", 0)),
         )
         return self._cursor(collection, list(found))
+
+    @staticmethod
+    def _find_and_modify(collection: mongomock.Collection, doc: dict[str, Any]) -> dict[str, Any]:
+        """One document found, changed or removed, and returned, as a mongod does it."""
+        query, fields, update = doc.get("query") or {}, doc.get("fields"), doc.get("update")
+        remove, upsert, new = doc.get("remove", False), doc.get("upsert", False), doc.get("new")
+        for refused in ("arrayFilters", "collation", "let"):
+            if refused in doc:
+                raise _Refused(2, "BadValue", f"findAndModify: harness.mongod has no {refused}")
+        if remove and (update is not None or upsert or new):
+            raise _Refused(9, "FailedToParse", "remove=true goes with no update, upsert or new")
+        if not remove and not isinstance(update, dict):
+            message = "an update document (operators or a replacement) or remove=true"
+            raise _Refused(9, "FailedToParse", f"findAndModify takes {message}")
+        sort = list((doc.get("sort") or {}).items()) or None
+        found = collection.find_one(query, sort=sort)
+        if found is None and not upsert:
+            missed: dict[str, Any] = {"n": 0} if remove else {"n": 0, "updatedExisting": False}
+            return {"lastErrorObject": missed, "value": None}
+        by_id = None if found is None else {"_id": found["_id"]}
+        before = None if by_id is None else collection.find_one(by_id, fields)
+        try:
+            if remove:
+                collection.delete_one(by_id)
+                return {"lastErrorObject": {"n": 1}, "value": before}
+            if all(key.startswith("$") for key in update):
+                result = collection.update_one(by_id or query, update, upsert=upsert)
+            else:
+                result = collection.replace_one(by_id or query, update, upsert=upsert)
+        except WriteError as exc:  # DuplicateKeyError is one; a mongod fails the command
+            if exc.code != 11000:
+                raise
+            message = f"E11000 duplicate key error collection: {collection.full_name}"
+            raise _Refused(11000, "DuplicateKey", message) from None
+        changed: dict[str, Any] = {"n": 1, "updatedExisting": by_id is not None}
+        if by_id is None:
+            by_id = {"_id": result.upserted_id}
+            changed["upserted"] = result.upserted_id
+        return {
+            "lastErrorObject": changed,
+            "value": collection.find_one(by_id, fields) if new else before,
+        }
 
     @staticmethod
     def _cursor(collection: mongomock.Collection, documents: list[Any]) -> dict[str, Any]:

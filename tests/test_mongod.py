@@ -2,6 +2,7 @@
 
 import asyncio
 import inspect
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 from mockupdb import OpMsg
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from harness.mongod import Mongod
@@ -17,6 +18,7 @@ from harness.mongod import Mongod
 pytestmark = pytest.mark.slow
 
 TIMEOUT_MS = 3000
+CONCURRENT = 16
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
@@ -192,3 +194,167 @@ def test_an_unknown_command_fails_naming_it_and_a_wrong_password_is_refused(mong
         return raised.value.code
 
     assert run(refused, mongod.url(password="wrong")) == 18
+
+
+def test_find_one_and_update_returns_the_document_before_by_default_and_after_on_request(
+    mongod, run
+):
+    async def test(db):
+        await db.things.insert_one({"_id": 1, "n": 0})
+        before = await db.things.find_one_and_update({"_id": 1}, {"$inc": {"n": 1}})
+        after = await db.things.find_one_and_update(
+            {"_id": 1}, {"$inc": {"n": 1}}, return_document=ReturnDocument.AFTER
+        )
+        return before, after, await db.things.find_one({"_id": 1})
+
+    assert run(test, mongod.url()) == ({"_id": 1, "n": 0}, {"_id": 1, "n": 2}, {"_id": 1, "n": 2})
+
+
+def test_find_one_and_update_takes_the_first_in_sort_order_and_returns_the_projection(mongod, run):
+    async def test(db):
+        await db.things.insert_many([{"_id": i, "rank": i % 3, "seen": False} for i in range(5)])
+        found = await db.things.find_one_and_update(
+            {"seen": False},
+            {"$set": {"seen": True}},
+            sort=[("rank", -1), ("_id", 1)],
+            projection={"_id": 1},
+            return_document=ReturnDocument.AFTER,
+        )
+        seen = await to_list(db.things.find({"seen": True}, {"_id": 1}))
+        return found, seen
+
+    assert run(test, mongod.url()) == ({"_id": 2}, [{"_id": 2}])
+
+
+def test_find_one_and_update_matching_nothing_returns_none_and_stores_nothing(mongod, run):
+    async def test(db):
+        await db.things.insert_one({"_id": 1, "n": 0})
+        missed = await db.things.find_one_and_update(
+            {"_id": 2}, {"$set": {"n": 5}}, return_document=ReturnDocument.AFTER
+        )
+        reply = await db.command("findAndModify", "things", query={"_id": 2}, update={"n": 5})
+        return missed, reply, await to_list(db.things.find())
+
+    missed, reply, stored = run(test, mongod.url())
+    assert missed is None
+    assert reply["value"] is None
+    assert reply["lastErrorObject"] == {"n": 0, "updatedExisting": False}
+    assert stored == [{"_id": 1, "n": 0}]
+
+
+def test_find_one_and_update_upserts_only_when_asked(mongod, run):
+    async def test(db):
+        inserted = await db.things.find_one_and_update(
+            {"_id": "a"}, {"$set": {"n": 1}}, upsert=True, return_document=ReturnDocument.AFTER
+        )
+        before_insert = await db.things.find_one_and_update(
+            {"_id": "b"}, {"$set": {"n": 2}}, upsert=True
+        )
+        reply = await db.command(
+            "findAndModify", "things", query={"_id": "c"}, update={"$set": {"n": 3}}, upsert=True
+        )
+        return inserted, before_insert, reply, await to_list(db.things.find().sort("_id", 1))
+
+    inserted, before_insert, reply, stored = run(test, mongod.url())
+    assert inserted == {"_id": "a", "n": 1}
+    assert before_insert is None
+    assert reply["value"] is None
+    assert reply["lastErrorObject"] == {"n": 1, "updatedExisting": False, "upserted": "c"}
+    assert stored == [{"_id": "a", "n": 1}, {"_id": "b", "n": 2}, {"_id": "c", "n": 3}]
+
+
+def test_find_one_and_replace_replaces_the_whole_document_keeping_its_id(mongod, run):
+    async def test(db):
+        await db.things.insert_one({"_id": 1, "old": True, "n": 0})
+        before = await db.things.find_one_and_replace({"_id": 1}, {"n": 9})
+        missed = await db.things.find_one_and_replace({"_id": 2}, {"n": 9})
+        return before, missed, await to_list(db.things.find())
+
+    assert run(test, mongod.url()) == ({"_id": 1, "old": True, "n": 0}, None, [{"_id": 1, "n": 9}])
+
+
+def test_find_one_and_delete_removes_and_returns_the_first_match(mongod, run):
+    async def test(db):
+        await db.things.insert_many([{"_id": i, "kind": "x"} for i in range(3)])
+        deleted = await db.things.find_one_and_delete({"kind": "x"}, sort=[("_id", -1)])
+        missed = await db.things.find_one_and_delete({"kind": "y"})
+        reply = await db.command("findAndModify", "things", query={"_id": 0}, remove=True)
+        return deleted, missed, reply, await to_list(db.things.find())
+
+    deleted, missed, reply, stored = run(test, mongod.url())
+    assert deleted == {"_id": 2, "kind": "x"}
+    assert missed is None
+    assert reply["value"] == {"_id": 0, "kind": "x"}
+    assert reply["lastErrorObject"] == {"n": 1}
+    assert stored == [{"_id": 1, "kind": "x"}]
+
+
+def test_find_one_and_update_onto_a_unique_key_raises_duplicate_key_error(mongod, run):
+    async def test(db):
+        await db.things.create_index("email", unique=True)
+        await db.things.insert_many([{"_id": 1, "email": "a"}, {"_id": 2, "email": "b"}])
+        with pytest.raises(DuplicateKeyError) as raised:
+            await db.things.find_one_and_update({"_id": 2}, {"$set": {"email": "a"}})
+        assert raised.value.code == 11000
+        return await db.things.find_one({"_id": 2})
+
+    assert run(test, mongod.url()) == {"_id": 2, "email": "b"}
+
+
+def test_of_concurrent_updates_expecting_the_same_version_exactly_one_succeeds(mongod, run):
+    async def update(db, title):
+        return await db.things.find_one_and_update(
+            {"_id": 1, "version": 1},
+            {"$set": {"title": title}, "$inc": {"version": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def test(db):
+        await db.things.insert_one({"_id": 1, "title": "first", "version": 1})
+        results = await asyncio.gather(*(update(db, f"t{i}") for i in range(CONCURRENT)))
+        return results, await db.things.find_one({"_id": 1})
+
+    results, stored = run(test, mongod.url())
+    (winner,) = [result for result in results if result is not None]
+    assert winner == stored
+    assert stored["version"] == 2
+
+
+def test_the_drivers_ask_for_the_new_document_with_new_not_return_document(mongod, run):
+    sent: list[dict[str, Any]] = []
+
+    def record(request) -> bool:
+        sent.append(request.doc)
+        return False  # the store answers
+
+    mongod.server.autoresponds(OpMsg("findAndModify", "things"), record)
+
+    async def test(db):
+        await db.things.find_one_and_update(
+            {"_id": 1}, {"$set": {"n": 1}}, upsert=True, return_document=ReturnDocument.AFTER
+        )
+        await db.things.find_one_and_delete({"_id": 1})
+
+    run(test, mongod.url())
+    update, delete = sent
+    assert (update["new"], update["upsert"], "returnDocument" in update) == (True, True, False)
+    assert (delete["remove"], "update" in delete) == (True, False)
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"remove": True, "new": True}, "remove=true"),
+        ({"update": [{"$set": {"n": 1}}]}, "an update document"),  # an aggregation pipeline
+        ({"update": {"$set": {"n.$[x]": 1}}, "arrayFilters": [{"x": 0}]}, "arrayFilters"),
+    ],
+    ids=["remove-and-new", "pipeline", "array-filters"],
+)
+def test_find_and_modify_refuses_what_it_cannot_do_naming_it(mongod, run, fields, named):
+    async def test(db):
+        await db.things.insert_one({"_id": 1, "n": [0]})
+        with pytest.raises(OperationFailure, match=re.escape(named)):
+            await db.command("findAndModify", "things", query={"_id": 1}, **fields)
+        return await db.things.find_one()
+
+    assert run(test, mongod.url()) == {"_id": 1, "n": [0]}
