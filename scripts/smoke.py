@@ -1,10 +1,12 @@
 """`make smoke`: the checklist to run after every deploy, against a deployment or `make dev`.
 
 One line per check, ok or FAIL; a failure says what answered and, from README's
-Troubleshooting table, what to do. Exit status 0 only when every check passes. `--write` also
-creates a status check, replays it with its Idempotency-Key and reads it back: it stores data,
-so it is opt-in. The writes send API_KEY from the environment, when set, as the bearer token;
-it is never printed.
+Troubleshooting table, what to do. Exit status 0 only when every check passes. The routes come
+from the deployment's own OpenAPI document: each collection (a GET answering a JSON array) must
+answer 200 JSON, and each path a method it does not serve with 405 and an Allow listing its
+methods. `--write` also creates a status check, replays it with its Idempotency-Key and reads it
+back: it stores data, so it is opt-in. The writes send API_KEY from the environment, when
+set, as the bearer token; it is never printed.
 """
 
 import argparse
@@ -15,6 +17,7 @@ import uuid
 
 import httpx
 
+from harness.openapi import collections, expected_allow, parse_allow, paths, unserved_request
 from harness.troubleshooting import Entry, entries, fix_for, fix_for_detail
 
 BYPASS_VARIABLE = "VERCEL_AUTOMATION_BYPASS_SECRET"
@@ -103,8 +106,12 @@ class Smoke:
         self.expect_json("GET", "/api/", 200)
         self.check_health()
         self.expect_json("GET", f"/api/smoke-{uuid.uuid4().hex[:8]}", 404)
-        self.expect_json("DELETE", "/api/", 405)
-        self.check_docs()
+        document = self.check_docs()
+        if document is None:
+            print("      not walked: without the OpenAPI document, no route is checked")
+        else:
+            self.check_collections(document)
+            self.check_methods(document)
         self.check_headers()
         self.check_page()
         if write:
@@ -122,7 +129,8 @@ class Smoke:
         else:
             self.report(False, "GET /api/health", self.explain(response))
 
-    def check_docs(self) -> None:
+    def check_docs(self) -> dict | None:
+        """The docs page and the OpenAPI document, returned when it is one."""
         docs = self.request("GET", "/api/docs")
         html = docs.headers.get("content-type", "").startswith("text/html")
         if docs.status_code == 200 and html:
@@ -130,8 +138,39 @@ class Smoke:
         else:
             self.report(False, "GET /api/docs", self.explain(docs))
         schema = self.expect_json("GET", "/api/openapi.json", 200)
-        if schema is not None:
-            print(f"      API version {schema.json()['info']['version']}")
+        document = None if schema is None else schema.json()
+        if not isinstance(document, dict) or "paths" not in document:
+            return None
+        print(f"      API version {document.get('info', {}).get('version')}")
+        return document
+
+    def check_collections(self, document: dict) -> None:
+        for path in collections(document):
+            response = self.request("GET", path)
+            body = json_body(response)
+            if response.status_code == 200 and isinstance(body, list):
+                self.report(True, f"GET {path}", f"200 JSON, a list of {len(body)}")
+            else:
+                self.report(False, f"GET {path}", self.explain(response))
+
+    def check_methods(self, document: dict) -> None:
+        for path, methods in paths(document).items():
+            unserved = unserved_request(path, methods)
+            if unserved is None:
+                continue  # it serves every method a 405 could be asked with
+            method, url = unserved
+            response = self.request(method, url)
+            allow, expected = parse_allow(response.headers.get("allow")), expected_allow(methods)
+            listed = ", ".join(sorted(allow)) or "missing"
+            if response.status_code != 405 or json_body(response) is None:
+                self.report(False, f"{method} {url}", self.explain(response))
+            elif allow != expected:
+                documented = ", ".join(sorted(expected))
+                self.report(
+                    False, f"{method} {url}", f"405, Allow: {listed}; the document: {documented}"
+                )
+            else:
+                self.report(True, f"{method} {url}", f"405 JSON, Allow: {listed}")
 
     def check_headers(self) -> None:
         check = "X-Request-ID, nosniff and no-store"

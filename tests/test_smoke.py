@@ -1,16 +1,21 @@
 """`make smoke` against `make dev`'s server in each state, and against the answers Vercel gives
-before a function runs: Deployment Protection, no function, no connection, TLS, a timeout."""
+before a function runs: Deployment Protection, no function, no connection, TLS, a timeout. The
+routes it must walk are read from the server's own OpenAPI document, as `make smoke` reads them;
+README's sample is what it prints."""
 
+import json
 import os
 import re
 import socket
 import subprocess
 import sys
 
+import httpx
 import pytest
 
 from harness import ROOT
 from harness.net import free_port
+from harness.openapi import collections, expected_allow, paths, unserved_request
 from harness.troubleshooting import entries, fix_for
 from tests.conftest import LOGIN_PAGE, TEST_API_KEY
 
@@ -40,12 +45,34 @@ def smoke(url: str, *args: str) -> tuple[int, str]:
     return result.returncode, result.stdout
 
 
+def document(url: str) -> dict:
+    return httpx.get(f"{url}/api/openapi.json").json()
+
+
+def walk_lines(url: str) -> tuple[list[str], list[str]]:
+    """What the walk of the server's document prints: a prefix per collection, a line per 405."""
+    listed = [f"ok    GET {path}: 200 JSON, a list of " for path in collections(document(url))]
+    refused = []
+    for path, methods in paths(document(url)).items():
+        method, target = unserved_request(path, methods)
+        allow = ", ".join(sorted(expected_allow(methods)))
+        refused.append(f"ok    {method} {target}: 405 JSON, Allow: {allow}")
+    return listed, refused
+
+
 @pytest.mark.slow
 def test_a_healthy_deployment_passes_every_check_including_the_writes(deployment):
-    code, out = make_smoke(deployment("healthy"), "WRITE=1")
+    url = deployment("healthy")
+    code, out = make_smoke(url, "WRITE=1")
     assert code == 0, out
     lines = out.splitlines()
-    assert [line[:6] for line in lines if line.startswith(("ok", "FAIL"))] == ["ok    "] * 11
+    assert {line[:6] for line in lines if line.startswith(("ok", "FAIL"))} == {"ok    "}
+    listed, refused = walk_lines(url)
+    assert listed  # a walk that finds no collection checks none
+    for prefix in listed:
+        assert any(line.startswith(prefix) for line in lines), prefix
+    for line in refused:
+        assert line in lines
     assert "ok    GET /api/health: 200, embedded, driver mongomock, in " in out
     assert "ok    POST /api/status again, same Idempotency-Key: the same id" in out
     assert "ok    GET /api/status?limit=100: lists the new status check 1 time(s)" in out
@@ -89,8 +116,11 @@ def test_writes_on_a_deployment_without_api_key_fail_with_the_fix(deployment):
 
 
 @pytest.mark.slow
-def test_a_deployment_without_a_database_fails_on_health_with_the_fix(deployment):
-    code, out = make_smoke(deployment("no_database"))
+def test_a_deployment_without_a_database_fails_on_health_and_each_collection_with_the_fix(
+    deployment,
+):
+    url = deployment("no_database")
+    code, out = make_smoke(url)
     assert code != 0
     assert "ok    GET /api/: 200 JSON" in out
     assert (
@@ -102,7 +132,29 @@ def test_a_deployment_without_a_database_fails_on_health_with_the_fix(deployment
         "`MONGO_URL` (Deploy), then redeploy\n" in out
     )
     assert "ok    GET /: 200, the status page" in out
-    assert out.splitlines()[-1] == "1 check(s) failed"
+    for path in collections(document(url)):
+        assert f"FAIL  GET {path}: HTTP 503, MONGO_URL is not set, nor MONGODB_URI." in out
+    assert out.splitlines()[-1] == f"{1 + len(collections(document(url)))} check(s) failed"
+
+
+README_SAMPLE = re.compile(r"```\n(make smoke: https://<your-app>\n.*?)```", re.DOTALL)
+
+
+def with_placeholders(out: str, url: str) -> str:
+    """The output with its varying parts as README writes them: the URL, the random path."""
+    out = out.replace(url, "https://<your-app>")
+    return re.sub(r"/api/smoke-[0-9a-f]{8}\b", "/api/smoke-<random>", out)
+
+
+@pytest.mark.slow
+def test_readme_s_sample_is_what_make_smoke_prints_on_a_deployment_without_a_database(
+    deployment,
+):
+    url = deployment("no_database")
+    _, out = make_smoke(url)
+    (sample,) = README_SAMPLE.findall((ROOT / "README.md").read_text())
+    printed = with_placeholders(out, url)
+    assert sample == printed, f"README's sample of `make smoke` is now:\n{printed}"
 
 
 @pytest.mark.slow
@@ -145,14 +197,63 @@ def test_a_404_page_on_every_api_path_says_the_function_was_not_detected(fake_ve
     not_found = fake_vercel(404, b"The page could not be found\n\nNOT_FOUND\n", "text/plain")
     code, out = smoke(not_found.url)
     assert code != 0
-    api_lines = [line for line in out.splitlines() if re.match(r"\w+ +(GET|DELETE) /api/", line)]
-    assert len(api_lines) == 6
+    api_lines = [line for line in out.splitlines() if re.match(r"\w+ +[A-Z]+ /api/", line)]
+    checked = {line.split(":")[0].split(maxsplit=1)[1] for line in api_lines}
+    assert {"GET /api/", "GET /api/health", "GET /api/docs", "GET /api/openapi.json"} <= checked
+    assert "not walked: without the OpenAPI document, no route is checked" in out
     for line in api_lines:
         assert line.startswith("FAIL")
         assert (
             "HTTP 404, text/plain, not the function's JSON: the function was not detected" in line
         )
         assert "keep `app = ...` at the top level of `api/index.py`" in line
+
+
+def served_by(answers: dict[tuple[str, str], tuple[int, object, dict[str, str]]]):
+    """An httpx transport answering `answers[(method, path)]` (status, JSON body, headers) with
+    the safe headers, and a JSON 404 to anything else."""
+    safe = {"x-request-id": "1", "x-content-type-options": "nosniff", "cache-control": "no-store"}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        status, body, headers = answers.get(
+            (request.method, request.url.path), (404, {"detail": "Not Found"}, {})
+        )
+        content = json.dumps(body).encode()
+        headers = {**safe, "content-type": "application/json", **headers}
+        # A stream, read as a network answer is: `elapsed` is set once it is read.
+        return httpx.Response(status, headers=headers, stream=httpx.ByteStream(content))
+
+    return httpx.MockTransport(answer)
+
+
+def test_the_walk_fails_a_collection_that_is_not_a_list_and_an_allow_unlike_the_document(capsys):
+    from scripts.smoke import Smoke
+
+    ok: tuple[int, object, dict[str, str]] = (200, {}, {})
+    listed = {"200": {"content": {"application/json": {"schema": {"type": "array"}}}}}
+    document = {
+        "info": {"version": "1"},
+        "paths": {
+            "/api/things": {"get": {"responses": listed}, "post": {"responses": {}}},
+            "/api/things/{thing_id}": {"get": {"responses": {}}},
+        },
+    }
+    transport = served_by(
+        {
+            ("GET", "/api/"): ok,
+            ("GET", "/api/health"): ok,
+            ("GET", "/api/openapi.json"): (200, document, {}),
+            ("GET", "/api/things"): (200, {"things": []}, {}),
+            ("DELETE", "/api/things"): (405, {"detail": "x"}, {"allow": "GET, POST"}),
+            ("DELETE", "/api/things/0"): (405, {"detail": "x"}, {"allow": "GET, HEAD"}),
+        }
+    )
+    with httpx.Client(base_url="http://test", transport=transport) as client:
+        Smoke(client, bypass_sent=False).run(write=False)
+    lines = capsys.readouterr().out.splitlines()
+    assert 'FAIL  GET /api/things: HTTP 200, {"things": []}' in lines
+    assert "FAIL  DELETE /api/things: 405, Allow: GET, POST; the document: GET, HEAD, POST" in lines
+    assert "ok    DELETE /api/things/0: 405 JSON, Allow: GET, HEAD" in lines
 
 
 def test_a_server_that_never_answers_is_a_named_timeout():

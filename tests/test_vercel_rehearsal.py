@@ -1,5 +1,6 @@
 """The deploy rehearsal: `vercel build` with Vercel's CLI, then the built function under
-Vercel's Python runtime, cold, with only its bundle, in each way a deployment can go wrong."""
+Vercel's Python runtime, cold, with only its bundle, in each way a deployment can go wrong; and
+every route its own OpenAPI document lists, walked (harness.openapi) as `make smoke` walks it."""
 
 import json
 import socket
@@ -11,6 +12,7 @@ from mockupdb import OpMsg
 
 from harness import ROOT
 from harness.mongod import Mongod
+from harness.openapi import collections, expected_allow, parse_allow, paths, unserved_request
 from harness.rehearsal import (
     Invocation,
     build,
@@ -28,6 +30,7 @@ SLACK_S = 4  # cold imports of Motor and pymongo on 2 shared cores
 # A function that hangs fails here as on Vercel.
 MAX_DURATION_S = max_duration(ROOT)
 JSON_HEADERS = {"content-type": "application/json"}
+SAFE_HEADERS = {"x-content-type-options": "nosniff", "cache-control": "no-store"}
 
 
 def get(path: str) -> dict[str, object]:
@@ -54,6 +57,9 @@ class Rehearsal:
 
     def __getitem__(self, name: str) -> dict:
         return self.invocation.responses[self.names.index(name)]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.names
 
     @property
     def responses(self) -> list[dict]:
@@ -260,6 +266,55 @@ def test_a_malformed_url_answers_503_saying_so(malformed):
 
 def test_a_malformed_url_leaks_no_password(malformed):
     assert SECRET not in malformed.everything()
+
+
+# Every route in the function's own document, against a database that answers: what a route a
+# user adds must do without a test of its own.
+
+
+@pytest.fixture(scope="module")
+def document(no_database: Rehearsal) -> dict:
+    """The OpenAPI document the built function serves."""
+    return no_database["openapi"]["json"]
+
+
+@pytest.fixture(scope="module")
+def walk(function: Path, mongod: Mongod, document: dict) -> Rehearsal:
+    requests = {f"GET {path}": get(path) for path in collections(document)}
+    for path, methods in paths(document).items():
+        if (unserved := unserved_request(path, methods)) is not None:
+            method, target = unserved
+            requests[f"405 {path}"] = {"method": method, "path": target}
+    env = {"VERCEL": "1", "MONGO_URL": mongod.url("walk"), "MONGO_TIMEOUT_MS": "5000"}
+    return Rehearsal(function, requests, env)
+
+
+def test_every_collection_answers_200_json_with_the_safe_headers(document, walk):
+    listed = collections(document)
+    assert listed  # a walk that finds no collection checks none
+    answers = {}
+    for path in listed:
+        response = walk[f"GET {path}"]
+        safe = {name: response["headers"].get(name) for name in SAFE_HEADERS}
+        answers[path] = (
+            response["status"],
+            response["headers"].get("content-type"),
+            type(response["json"]),
+            safe,
+            bool(response["headers"].get("x-request-id")),
+        )
+    expected = (200, "application/json", list, SAFE_HEADERS, True)
+    assert answers == dict.fromkeys(listed, expected)
+
+
+def test_every_path_refuses_a_method_it_does_not_serve_with_405_listing_its_methods(document, walk):
+    served = {path: methods for path, methods in paths(document).items() if f"405 {path}" in walk}
+    assert served
+    answers = {}
+    for path in served:
+        response = walk[f"405 {path}"]
+        answers[path] = (response["status"], parse_allow(response["headers"].get("allow")))
+    assert answers == {path: (405, expected_allow(methods)) for path, methods in served.items()}
 
 
 # The backend cannot load: the fallback app answers 503 with the cause on every route.
@@ -539,8 +594,10 @@ def test_concurrent_requests_share_one_client(fluid_answering):
 
 
 def test_concurrent_requests_build_the_indexes_once(fluid_answering):
+    from backend.server import INDEXES  # every index the app's stores declare
+
     _, _, index_builds = fluid_answering
-    assert index_builds == 2  # one createIndexes per collection, not one per request
+    assert index_builds == len(INDEXES)  # one createIndexes per index, not one per request
 
 
 def test_concurrent_requests_open_no_more_connections_than_the_pool(fluid_answering):
