@@ -25,6 +25,7 @@ from harness.rehearsal import (
 pytestmark = pytest.mark.slow
 
 SECRET = "Rehearsal-S3cret-Pw"
+API_KEY = "rehearsal-key-0123456789abcdefghijklmnopqrstuvwxyz"
 TIMEOUT_MS = 1000
 SLACK_S = 4  # cold imports of Motor and pymongo on 2 shared cores
 # A function that hangs fails here as on Vercel.
@@ -37,11 +38,12 @@ def get(path: str) -> dict[str, object]:
     return {"method": "GET", "path": path}
 
 
-def post_status() -> dict[str, object]:
+def post_status(authorization: str | None = None) -> dict[str, object]:
+    headers = JSON_HEADERS | ({"authorization": authorization} if authorization else {})
     return {
         "method": "POST",
         "path": "/api/status",
-        "headers": JSON_HEADERS,
+        "headers": headers,
         "body": json.dumps({"client_name": "x"}),
     }
 
@@ -154,7 +156,7 @@ NO_DATABASE = {
     "create": post_status(),
     "unknown": get("/api/nope"),
 }
-DATABASE_ROUTES = ["health", "list", "create"]
+DATABASE_ROUTES = ["health", "list"]
 
 
 @pytest.fixture(scope="module")
@@ -190,6 +192,20 @@ def test_database_routes_answer_503_naming_mongo_url(no_database, name):
     assert "MONGO_URL is not set" in detail
     assert "Environment Variables" in detail  # where to set it on Vercel
     assert response["seconds"] < SLACK_S  # no database wait: far below any timeout
+
+
+def test_a_deployment_without_api_key_refuses_writes_naming_it_before_the_database(no_database):
+    response = no_database["create"]
+    assert response["status"] == 403
+    assert response["json"]["detail"].startswith("Writes are off: this deployment has no API_KEY")
+    assert "vercel env add API_KEY" in response["json"]["detail"]
+    assert response["seconds"] < SLACK_S
+
+
+def test_the_log_says_writes_are_off(no_database):
+    lines = [json.loads(line) for line in no_database.stderr.splitlines() if line.startswith("{")]
+    errors = [line["message"] for line in lines if line["level"] == "error"]
+    assert any(message.startswith("API_KEY is not set: writes are off") for message in errors)
 
 
 def test_an_unknown_route_is_a_json_404(no_database):
@@ -574,9 +590,10 @@ def fluid_answering(request, function: Path, mongod: Mongod) -> tuple[Invocation
         "MONGO_TIMEOUT_MS": "5000",
         "MONGO_MAX_POOL_SIZE": str(POOL_SIZE),
         "MONGO_DRIVER": request.param,
+        "API_KEY": API_KEY,
     }
     before = mongod.connections()
-    requests = [get("/api/health"), get("/api/status"), post_status()] * 6
+    requests = [get("/api/health"), get("/api/status"), post_status(f"Bearer {API_KEY}")] * 6
     invocation = everything_at_once(function, requests, env)
     watch.cancel()
     return invocation, mongod.connections() - before, len(index_builds)
@@ -605,9 +622,44 @@ def test_concurrent_requests_open_no_more_connections_than_the_pool(fluid_answer
     assert 1 <= connections <= POOL_SIZE
 
 
-def test_concurrent_requests_leak_no_password(fluid_answering):
+def test_concurrent_requests_leak_no_password_and_no_key(fluid_answering):
     invocation, _, _ = fluid_answering
-    assert SECRET not in invocation.stderr + invocation.stdout
+    shown = invocation.stderr + invocation.stdout + json.dumps(invocation.responses)
+    assert SECRET not in shown
+    assert API_KEY not in shown
+
+
+# API_KEY set: a write needs it, a read does not.
+
+KEYED = {
+    "no key": post_status(),
+    "wrong key": post_status(f"Bearer {'x' * len(API_KEY)}"),
+    "basic": post_status(f"Basic {API_KEY}"),
+    "key": post_status(f"Bearer {API_KEY}"),
+    "list": get("/api/status"),
+}
+
+
+@pytest.fixture(scope="module")
+def keyed(function: Path, mongod: Mongod) -> Rehearsal:
+    env = {"VERCEL": "1", "MONGO_URL": mongod.url("keyed"), "API_KEY": API_KEY}
+    return Rehearsal(function, KEYED, env)
+
+
+@pytest.mark.parametrize("name", ["no key", "wrong key", "basic"])
+def test_with_api_key_a_write_without_it_is_401_with_www_authenticate(keyed, name):
+    assert keyed[name]["status"] == 401
+    assert keyed[name]["headers"]["www-authenticate"] == "Bearer"
+    assert keyed[name]["json"]["detail"].startswith("Writes need the API key")
+
+
+def test_with_api_key_a_write_with_it_is_stored_and_reads_need_none(keyed):
+    assert keyed["key"]["status"] == 201
+    assert [item["id"] for item in keyed["list"]["json"]] == [keyed["key"]["json"]["id"]]
+
+
+def test_with_api_key_the_key_is_in_no_response_and_no_log_line(keyed):
+    assert API_KEY not in keyed.everything()
 
 
 @pytest.fixture(params=DRIVERS)
