@@ -3,6 +3,7 @@ Vercel's Python runtime, cold, with only its bundle, in each way a deployment ca
 every route its own OpenAPI document lists, walked (harness.openapi) as `make smoke` walks it."""
 
 import json
+import shutil
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -110,18 +111,30 @@ def function(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build(ROOT, tmp_path_factory.mktemp("app"), add_local_tool_folders)
 
 
+def broken(function: Path, work: Path, change: Callable[[Path], None]) -> Path:
+    """A copy of the built function with `change` made to its sources: what a deployment with a
+    broken backend runs, without another build. Their bytecode goes: the builder's is
+    unchecked-hash, used whatever the source says."""
+    copy = work / "function"
+    shutil.copytree(function, copy, symlinks=True)
+    change(copy)
+    for stale in (copy / "backend" / "__pycache__").glob("server.*.pyc"):
+        stale.unlink()
+    return copy
+
+
 @pytest.fixture(scope="module")
-def raising_function(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def raising_function(function: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     patch = insert_in_server(
         'raise RuntimeError("boom: mongodb://admin:RaiseSecret@db.example.com/")'
     )
-    return build(ROOT, tmp_path_factory.mktemp("raising"), patch)
+    return broken(function, tmp_path_factory.mktemp("raising"), patch)
 
 
 @pytest.fixture(scope="module")
-def missing_package_function(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def missing_package_function(function: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     patch = insert_in_server("import this_package_does_not_exist")
-    return build(ROOT, tmp_path_factory.mktemp("missing-package"), patch)
+    return broken(function, tmp_path_factory.mktemp("missing-package"), patch)
 
 
 def leave_out_the_backend(src: Path) -> None:
@@ -134,6 +147,7 @@ def leave_out_the_backend(src: Path) -> None:
 
 @pytest.fixture(scope="module")
 def backendless_function(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built, not patched: the builder itself leaves backend/ out, as a wrong excludeFiles would."""
     return build(ROOT, tmp_path_factory.mktemp("backendless"), leave_out_the_backend)
 
 
