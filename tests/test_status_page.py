@@ -1,9 +1,11 @@
 """The page at `/` in headless Chromium (Playwright), against `make dev`'s server in each state a
-deployment can be in: what a reader sees, the form's write read back, and no JavaScript at all.
+deployment can be in: what a reader sees, the form's write read back (with the API key when the
+server has one, which the page keeps to itself), and no JavaScript at all.
 A failing test leaves a screenshot and the page's text in .tools/test-screenshots/."""
 
 import re
 import uuid
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -18,6 +20,7 @@ from harness.status_page import (
     shown_for,
     visible_text,
 )
+from tests.conftest import TEST_API_KEY as KEY
 
 pytestmark = [
     pytest.mark.slow,
@@ -62,6 +65,111 @@ def test_a_status_check_typed_and_sent_by_keyboard_appears_in_the_list(new_page,
     expect(page.get_by_role("status")).to_contain_text(f'ok — created "{name}"')
     expect(call_made(page, "POST /api/status")).to_contain_text("HTTP 201")
     expect(page.locator("#list")).to_contain_text(name)  # the list read back after the write
+
+
+def stored_names(url):
+    return {check["client_name"] for check in httpx.get(f"{url}/api/status?limit=100").json()}
+
+
+def test_with_api_key_set_a_create_without_it_shows_the_401_and_its_fix(new_page, deployment):
+    url = deployment("keyed")
+    page = open_checked(new_page(), url)
+    name = f"no key {uuid.uuid4().hex[:8]}"
+    send_by_keyboard(page, {"Client name": name})
+    created = page.get_by_role("status")
+    # The function's 401, in JSON: its own row, not Deployment Protection's login page.
+    expect(created).to_contain_text(
+        "FAILING — HTTP 401: Writes need the API key: send the header Authorization: Bearer "
+        "<API_KEY>, with the value API_KEY has on the server. "
+        "This request has no Authorization header."  # an empty field sends none
+    )
+    expect(created).to_contain_text(
+        "Fix: send Authorization: Bearer <API_KEY> with the value set on the server"
+    )
+    expect(created).not_to_contain_text("Deployment Protection")
+    expect(call_made(page, "POST /api/status")).to_contain_text("HTTP 401")
+    expect(page.locator("#list")).not_to_contain_text(name)
+    assert name not in stored_names(url)
+
+
+def test_with_api_key_set_a_create_with_it_typed_is_stored_and_read_back(new_page, deployment):
+    url = deployment("keyed")
+    page = open_checked(new_page(), url)
+    name = f"keyed {uuid.uuid4().hex[:8]}"
+    send_by_keyboard(page, {"API key": KEY, "Client name": name})
+    expect(page.get_by_role("status")).to_contain_text(f'ok — created "{name}"')
+    expect(call_made(page, "POST /api/status")).to_contain_text("HTTP 201")
+    expect(page.locator("#list")).to_contain_text(name)
+    assert name in stored_names(url)
+
+
+def test_the_key_is_sent_only_as_the_create_s_bearer_token(new_page, deployment):
+    page = open_checked(new_page(), deployment("keyed"))
+    requests = []
+    page.on("request", lambda request: requests.append(request))
+    send_by_keyboard(page, {"API key": KEY, "Client name": f"bearer {uuid.uuid4().hex[:8]}"})
+    expect(call_made(page, "GET /api/status?limit=10")).to_have_count(2)  # read back too
+    found = [
+        (request.method, urlsplit(request.url).path, where, value)
+        for request in requests
+        for where, value in [
+            ("url", request.url),
+            ("body", request.post_data or ""),
+            *request.all_headers().items(),
+        ]
+        if KEY in value
+    ]
+    assert found == [("POST", "/api/status", "authorization", f"Bearer {KEY}")]
+
+
+def test_the_key_is_kept_in_no_url_storage_cookie_or_page_text(new_page, deployment):
+    page = open_checked(new_page(), deployment("keyed"))
+    send_by_keyboard(page, {"API key": KEY, "Client name": f"kept {uuid.uuid4().hex[:8]}"})
+    expect(page.get_by_role("status")).to_contain_text("ok — created")
+    places = page.evaluate(
+        """() => ({
+            url: location.href,
+            localStorage: JSON.stringify({...localStorage}),
+            sessionStorage: JSON.stringify({...sessionStorage}),
+            cookie: document.cookie,
+            html: document.documentElement.outerHTML,
+        })"""
+    )
+    places["text"] = visible_text(page)
+    assert [place for place, value in places.items() if KEY in value] == []
+    assert page.get_by_label("API key").input_value() == KEY  # typed: it is in memory
+
+
+def test_the_key_field_is_masked_and_not_offered_for_autofill(new_page, deployment):
+    field = open_checked(new_page(), deployment("keyed")).get_by_label("API key")
+    expect(field).to_have_attribute("type", "password")
+    expect(field).to_have_attribute("autocomplete", "off")
+
+
+def test_a_key_no_server_could_hold_is_not_sent(new_page, deployment):
+    # API_KEY is printable ASCII without spaces; fetch() would refuse some other characters.
+    page = open_checked(new_page(), deployment("keyed"))
+    send_by_keyboard(page, {"API key": "not a kéy", "Client name": "never sent"})
+    expect(page.get_by_role("status")).to_have_text(
+        "FAILING — not sent: the API key holds a space or a character outside printable ASCII, "
+        "which no API_KEY does; paste the server's value."
+    )
+    expect(call_made(page, "POST /api/status")).to_have_count(0)
+
+
+def test_a_deployment_without_api_key_reads_but_shows_writes_off_and_its_fix(new_page, deployment):
+    url = deployment("writes_off")
+    page = open_checked(new_page(), url)
+    expect(shown_for(page, "Database")).to_contain_text("ok — mongodb")
+    expect(call_made(page, "GET /api/status?limit=10")).to_contain_text("HTTP 200")
+    name = f"off {uuid.uuid4().hex[:8]}"
+    send_by_keyboard(page, {"Client name": name})
+    created = page.get_by_role("status")
+    expect(created).to_contain_text(
+        "FAILING — HTTP 403: Writes are off: this deployment has no API_KEY."
+    )
+    expect(created).to_contain_text("Fix: vercel env add API_KEY (Production and Preview)")
+    assert name not in stored_names(url)
 
 
 def test_a_deployment_without_a_database_shows_the_503_and_its_fix(new_page, deployment):
