@@ -80,7 +80,7 @@ class Smoke:
                 else f"{BYPASS_VARIABLE} is not set"
             )
             found = f"{status}, {kind}: Deployment Protection answered before the function ({sent})"
-            return with_fix(found, fix_for("401", self.table))
+            return with_fix(found, fix_for("401 or 403 with an HTML page", self.table))
         if body is None and response.status_code == 404:
             found = f"{status}, {kind}, not the function's JSON: the function was not detected"
             return with_fix(found, fix_for("404 on every", self.table))
