@@ -1,5 +1,6 @@
-"""`make dev` itself, as a deployment would run (VERCEL=1, no MONGO_URL): it starts, serves the
-page at `/` with vercel.json's headers, and the API under `/api/`, whose health names the cause."""
+"""`make dev` itself, as a deployment would run (VERCEL=1, no MONGO_URL, no API_KEY): it starts,
+serves the page at `/` with vercel.json's headers, and the API under `/api/`, whose health names
+the cause and whose writes are refused naming API_KEY."""
 
 import json
 import os
@@ -64,6 +65,17 @@ def test_health_is_the_503_naming_mongo_url(make_dev_as_on_vercel):
     response = httpx.get(f"{make_dev_as_on_vercel}/api/health")
     assert response.status_code == 503
     assert response.json()["detail"].startswith("MONGO_URL is not set, nor MONGODB_URI.")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/api/status"), ("POST", "/api/items"), ("DELETE", "/api/items/x")],
+)
+def test_writes_are_refused_naming_api_key(make_dev_as_on_vercel, method, path):
+    response = httpx.request(method, f"{make_dev_as_on_vercel}{path}", json={"title": "t"})
+    assert response.status_code == 403
+    assert response.json()["detail"].startswith("Writes are off: this deployment has no API_KEY.")
+    assert "vercel env add API_KEY" in response.json()["detail"]
 
 
 def test_the_page_is_served_at_the_root_with_vercel_json_s_headers(make_dev_as_on_vercel):
