@@ -36,7 +36,7 @@ ASGIApp = Callable[
 def create_handler() -> ASGIApp:
     # Importing the backend makes tens of thousands of objects that live as long as the
     # process; the cyclic garbage collector would scan them again and again while they are made
-    # (cold-start time: README, Performance). Pause it for the import, then freeze what the
+    # (cold-start time: docs/performance.md). Pause it for the import, then freeze what the
     # import made, so later collections skip it.
     collecting = gc.isenabled()
     gc.disable()

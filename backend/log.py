@@ -62,7 +62,7 @@ class _JsonFormatter(logging.Formatter):
 def log_request(rid: str, method: str, path: str, status: int, duration_ms: float) -> None:
     """The access line of a request, in the same shape as the `backend` logger's lines.
 
-    It runs on every request, so it is kept cheap (README, Performance): written straight to
+    It runs on every request, so it is kept cheap (docs/performance.md): written straight to
     stderr rather than through `logging`, and formatted by hand (`json.dumps` escapes the
     strings). It holds nothing secret to mask.
     """

@@ -78,7 +78,7 @@ class BrowserCORSMiddleware(CORSMiddleware):
 
     Only those can be cross-origin browser requests. On the others Starlette would add just
     `Vary: Origin`, which no cache needs since every response here is `no-store`; skipping it
-    is a measurable share of serving `GET /api/` (README, Performance).
+    is a measurable share of serving `GET /api/` (docs/performance.md).
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -1,4 +1,4 @@
-"""The status page's pictures in README, made in the headless Chromium the tests use:
+"""The status page's pictures in README and docs/, made in the headless Chromium the tests use:
 `.venv/bin/python -m scripts.screenshots` writes docs/status-page*.png."""
 
 import tempfile

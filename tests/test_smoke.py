@@ -1,7 +1,7 @@
 """`make smoke` against `make dev`'s server in each state, and against the answers Vercel gives
 before a function runs: Deployment Protection, no function, no connection, TLS, a timeout. The
 routes it must walk are read from the server's own OpenAPI document, as `make smoke` reads them;
-README's sample is what it prints."""
+the sample in docs/testing.md is what it prints."""
 
 import json
 import os
@@ -137,24 +137,25 @@ def test_a_deployment_without_a_database_fails_on_health_and_each_collection_wit
     assert out.splitlines()[-1] == f"{1 + len(collections(document(url)))} check(s) failed"
 
 
-README_SAMPLE = re.compile(r"```\n(make smoke: https://<your-app>\n.*?)```", re.DOTALL)
+SAMPLE_PAGE = ROOT / "docs" / "testing.md"
+SAMPLE = re.compile(r"```\n(make smoke: https://<your-app>\n.*?)```", re.DOTALL)
 
 
 def with_placeholders(out: str, url: str) -> str:
-    """The output with its varying parts as README writes them: the URL, the random path."""
+    """The output with its varying parts as the sample writes them: the URL, the random path."""
     out = out.replace(url, "https://<your-app>")
     return re.sub(r"/api/smoke-[0-9a-f]{8}\b", "/api/smoke-<random>", out)
 
 
 @pytest.mark.slow
-def test_readme_s_sample_is_what_make_smoke_prints_on_a_deployment_without_a_database(
+def test_the_documented_sample_is_what_make_smoke_prints_on_a_deployment_without_a_database(
     deployment,
 ):
     url = deployment("no_database")
     _, out = make_smoke(url)
-    (sample,) = README_SAMPLE.findall((ROOT / "README.md").read_text())
+    (sample,) = SAMPLE.findall(SAMPLE_PAGE.read_text())
     printed = with_placeholders(out, url)
-    assert sample == printed, f"README's sample of `make smoke` is now:\n{printed}"
+    assert sample == printed, f"docs/testing.md's sample of `make smoke` is now:\n{printed}"
 
 
 @pytest.mark.slow

@@ -510,8 +510,8 @@ def test_vercel_deploy_uploads_no_folder_the_function_leaves_out(function, uploa
 
 
 # vercel.json's build.env sets VERCEL_PYTHON_COMPILEALL=1, a build environment variable of
-# Vercel's Python builder: the function ships bytecode, about half the cold start (README,
-# Performance; `make bench`). `build()` applies build.env as `vercel deploy` does, so every
+# Vercel's Python builder: the function ships bytecode, about half the cold start
+# (docs/performance.md; `make bench`). `build()` applies build.env as `vercel deploy` does, so every
 # scenario above runs on that build.
 
 
