@@ -18,7 +18,7 @@ class NoteCreate(Input):
 
 @pytest.fixture
 def client(app):
-    notes = APIRouter(prefix="/api/notes", tags=["notes"])
+    notes = APIRouter(prefix="/api/throwaway-notes", tags=["notes"])
 
     @notes.get("")
     async def list_notes() -> list[NoteCreate]:
@@ -55,8 +55,8 @@ def client(app):
 @pytest.mark.parametrize(
     ("method", "path", "allow"),
     [
-        ("PUT", "/api/notes", "GET, HEAD, POST"),
-        ("POST", "/api/notes/n1", "DELETE, GET, HEAD"),
+        ("PUT", "/api/throwaway-notes", "GET, HEAD, POST"),
+        ("POST", "/api/throwaway-notes/n1", "DELETE, GET, HEAD"),
         ("DELETE", "/api/status", "GET, HEAD, POST, PUT"),
     ],
 )
@@ -70,15 +70,15 @@ def test_a_wrong_method_on_an_added_route_is_405_allowing_every_method_of_the_pa
 
 
 def test_head_of_an_added_route_is_its_get_without_the_body(client):
-    get, head = client.get("/api/notes"), client.head("/api/notes")
+    get, head = client.get("/api/throwaway-notes"), client.head("/api/throwaway-notes")
     assert head.status_code == 200
     assert head.content == b""
     assert head.headers["content-length"] == get.headers["content-length"]
 
 
 def test_an_added_route_s_errors_are_json_with_detail(client):
-    assert client.get("/api/notes/n1").json() == {"detail": "No note has this id."}
-    response = client.post("/api/notes", json={"title": "x" * 51, "<b>": 1})
+    assert client.get("/api/throwaway-notes/n1").json() == {"detail": "No note has this id."}
+    response = client.post("/api/throwaway-notes", json={"title": "x" * 51, "<b>": 1})
     assert response.status_code == 422
     assert [e["loc"] for e in response.json()["detail"]] == [
         ["body", "title"],
@@ -90,7 +90,7 @@ def test_an_added_route_s_errors_are_json_with_detail(client):
 def test_the_document_declares_the_project_s_errors_for_added_operations(client):
     document = client.get("/api/openapi.json").json()
     assert "HTTPValidationError" not in json.dumps(document)
-    operations = document["paths"]["/api/notes/{note_id}"]
+    operations = document["paths"]["/api/throwaway-notes/{note_id}"]
     for method in ("get", "delete"):
         responses = operations[method]["responses"]
         assert responses["404"]["content"]["application/json"]["schema"] == {

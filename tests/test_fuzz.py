@@ -9,6 +9,7 @@ A second test adds routes nobody has written yet (a paged list with its own curs
 can exceed the limit, conditional requests on an id) and fuzzes them: no false failures.
 """
 
+import importlib
 import itertools
 import json
 import re
@@ -22,10 +23,12 @@ from pydantic import AfterValidator, BaseModel, Field
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import events, from_schema
 
+import backend.server
+import backend.settings
 from backend.auth import SECURITY_SCHEME
 from backend.errors import ErrorMessage, error_responses
 from backend.middleware import MAX_BODY_BYTES
-from backend.server import create_app
+from backend.settings import Settings
 from tests.conftest import TEST_API_KEY
 
 VALID_KEY = re.compile(rb"[\x21-\x7e]{1,255}")
@@ -53,9 +56,14 @@ STATUS_CHECKS = {"positive_data_acceptance", "negative_data_rejection"}
 
 
 @pytest.fixture
-def app(make_settings):
-    """The app on a fresh embedded database, with API_KEY set, as a deployment has it."""
-    return create_app(make_settings(api_key=TEST_API_KEY))
+def app(monkeypatch):
+    """The app as served: backend/server.py run again, so a router a user appends to its `app`
+    is fuzzed too; on a fresh embedded database, with API_KEY set as a deployment has it."""
+    settings = Settings(_env_file=None, api_key=TEST_API_KEY)
+    monkeypatch.setattr(backend.settings, "get_settings", lambda: settings)
+    yield importlib.reload(backend.server).app
+    monkeypatch.undo()
+    importlib.reload(backend.server)  # the module as it was, for the tests that follow
 
 
 @pytest.fixture(autouse=True)

@@ -2,10 +2,13 @@
 database request, however many requests arrive at once."""
 
 import asyncio
+import importlib
+import pkgutil
 
 import httpx
 import pytest
 
+import backend
 from backend.server import INDEXES
 from tests.conftest import ON_EVERY_DATABASE
 
@@ -54,3 +57,14 @@ def test_concurrent_first_requests_create_each_declared_index_once(app, client, 
         watch.cancel()
     assert {r.status_code for r in responses} == {200}
     assert sorted(commands) == sorted(index.collection for index in INDEXES)
+
+
+def test_every_index_a_backend_module_declares_is_created():
+    """A store's INDEXES left out of backend.server.INDEXES would never be created."""
+    declared = [
+        index
+        for module in pkgutil.walk_packages(backend.__path__, "backend.")
+        for index in getattr(importlib.import_module(module.name), "INDEXES", ())
+    ]
+    assert len(declared) > 1
+    assert [index for index in declared if index not in INDEXES] == []
