@@ -32,25 +32,28 @@ def text_pattern(max_length: int) -> str:
     return f"^[{WHITE_SPACE}]*{_VISIBLE}{inner}[{WHITE_SPACE}]*$"
 
 
+# Once trimmed (strip_whitespace removes all of WHITE_SPACE) and of the right length, the text
+# matches its pattern exactly when it holds none of these: one regex for every length.
+_CONTROL_OR_FORMAT_CHARACTER = re.compile(f"[{CONTROL_OR_FORMAT}]")
+
+
+def _without_control_or_format(text: str) -> str:
+    if _CONTROL_OR_FORMAT_CHARACTER.search(text):
+        raise ValueError(_REFUSED)
+    return text
+
+
 def Text(max_length: int) -> Any:  # used as a type, like pydantic's constr
     """The type of a field that holds text people type: `title: Text(200)`."""
-    pattern = text_pattern(max_length)
-    compiled = re.compile(pattern)
-
-    def without_control_or_format(text: str) -> str:
-        if not compiled.fullmatch(text):
-            raise ValueError(_REFUSED)
-        return text
-
     return Annotated[
         str,
         StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length),
-        AfterValidator(without_control_or_format),
+        AfterValidator(_without_control_or_format),
         # minLength and maxLength would apply to the untrimmed text: the pattern says it all.
         WithJsonSchema(
             {
                 "type": "string",
-                "pattern": pattern,
+                "pattern": text_pattern(max_length),
                 "description": f"1 to {max_length} characters once trimmed, without control or "
                 "format characters (Unicode Cc, Cf)",
             }
