@@ -4,11 +4,10 @@
 import hmac
 from typing import Any
 
-from fastapi.routing import iter_route_contexts
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from backend.errors import ErrorMessage, error_response
+from backend.errors import ErrorMessage, error_response, matching_routes, operations
 from backend.log import logger
 from backend.settings import NEW_KEY_COMMAND, Settings
 
@@ -71,8 +70,7 @@ class RequireAPIKey:
 
 def _served(scope: Scope) -> bool:
     """Whether a route of the app serves this method at this path."""
-    routes = iter_route_contexts(scope["app"].router.routes)
-    return any(route.matches(scope)[0] is Match.FULL for route in routes)
+    return any(match is Match.FULL for match, _ in matching_routes(scope))
 
 
 def log_write_access(settings: Settings) -> None:
@@ -91,9 +89,6 @@ def log_write_access(settings: Settings) -> None:
         )
 
 
-_OPERATIONS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
-
-
 def document_security(openapi: dict[str, Any]) -> None:
     """Declare the bearer scheme, and its 401 and 403, on every write operation of `openapi`
     (edited in place), whichever way its route was added."""
@@ -105,11 +100,10 @@ def document_security(openapi: dict[str, Any]) -> None:
     }
     schemas = components.setdefault("schemas", {})
     schemas.setdefault("ErrorMessage", ErrorMessage.model_json_schema())
-    for path, item in openapi.get("paths", {}).items():
-        for method, operation in item.items():
-            if method in _OPERATIONS and is_write(method, path):
-                operation["security"] = [{SECURITY_SCHEME: []}]
-                operation.setdefault("responses", {}).update(_refusals())
+    for path, method, operation in operations(openapi):
+        if is_write(method, path):
+            operation["security"] = [{SECURITY_SCHEME: []}]
+            operation.setdefault("responses", {}).update(_refusals())
 
 
 def _refusals() -> dict[str, Any]:

@@ -2,7 +2,7 @@
 handlers, and the errors the OpenAPI document declares, for every route however it was added."""
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -12,7 +12,8 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
 
 from backend.exceptions import DatabaseUnavailable
 from backend.log import logger
@@ -39,7 +40,7 @@ _DESCRIPTIONS = {
     "the JSON parser refuses (not UTF-8, nested too deep, a number over 4,300 digits)",
     404: "Not found: `detail` says what",
     409: "The Idempotency-Key expired during its own request: retry it",
-    412: "If-Match names a version the item no longer is: read it again and retry",
+    412: "If-Match names a version that is no longer the current one: read it again and retry",
     413: f"The request body is over {MAX_BODY_BYTES // 1024} KiB",
     422: "Invalid input: `detail` lists each location at fault and why. An Idempotency-Key "
     "reused with a different body is a 422 whose `detail` is a message",
@@ -63,6 +64,18 @@ def _documented(status: int) -> dict[str, Any]:
     }
 
 
+OPERATIONS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+
+
+def operations(openapi: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """Each operation of an OpenAPI document, as (path, method, operation): a path item's other
+    keys (`parameters`, `summary`...) are not operations."""
+    for path, item in openapi.get("paths", {}).items():
+        for method, operation in item.items():
+            if method in OPERATIONS:
+                yield path, method, operation
+
+
 def declare_errors(openapi: dict[str, Any]) -> None:
     """Make the generated document say what the app does, for every operation: the errors any
     request may get, and the project's 422 body instead of FastAPI's default one (which has an
@@ -74,17 +87,16 @@ def declare_errors(openapi: dict[str, Any]) -> None:
         schemas[model.__name__] = schema
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
-    for path in openapi.get("paths", {}).values():
-        for operation in path.values():
-            responses = operation.setdefault("responses", {})
-            declared = (int(status) for status in responses if status.isdigit())
-            statuses = {*ANY_REQUEST, *(status for status in declared if status >= 400)}
-            for status in sorted(statuses):
-                documented = _documented(status)
-                ref = {"$ref": f"#/components/schemas/{documented['model'].__name__}"}
-                entry = responses.setdefault(str(status), {})
-                entry.setdefault("description", documented["description"])
-                entry["content"] = {"application/json": {"schema": ref}}
+    for _, _, operation in operations(openapi):
+        responses = operation.setdefault("responses", {})
+        declared = (int(status) for status in responses if status.isdigit())
+        statuses = {*ANY_REQUEST, *(status for status in declared if status >= 400)}
+        for status in sorted(statuses):
+            documented = _documented(status)
+            ref = {"$ref": f"#/components/schemas/{documented['model'].__name__}"}
+            entry = responses.setdefault(str(status), {})
+            entry.setdefault("description", documented["description"])
+            entry["content"] = {"application/json": {"schema": ref}}
 
 
 def error_response(
@@ -119,12 +131,20 @@ async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
     return error_response(exc.status_code, exc.detail, headers)
 
 
+def matching_routes(scope: Scope) -> Iterator[tuple[Match, BaseRoute]]:
+    """The app's routes whose path matches the request's, however they were added: FULL where
+    the method matches too, PARTIAL where only the path does."""
+    for route in iter_route_contexts(scope["app"].router.routes):
+        match = route.matches(scope)[0]
+        if match is not Match.NONE:
+            yield match, route
+
+
 def _allowed_methods(request: Request) -> str:
-    """Every method some route of the app serves at this path, however it was added."""
+    """Every method some route of the app serves at this path."""
     methods: set[str] = set()
-    for route in iter_route_contexts(request.app.router.routes):
-        if route.matches(request.scope)[0] is not Match.NONE:
-            methods |= route.methods or set()
+    for _, route in matching_routes(request.scope):
+        methods |= getattr(route, "methods", None) or set()
     if "GET" in methods:
         methods.add("HEAD")
     return ", ".join(sorted(methods))

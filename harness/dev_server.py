@@ -37,8 +37,8 @@ def dev_server(
     `log`; yield its URL once `/api/` answers, whatever the status (the fallback's 503 too)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    # The environment wins over a `.env` file, and a blank MONGO_URL means unset.
-    env = {**os.environ, "MONGO_URL": "", "VERCEL": "0", **(env or {})}
+    # The environment wins over a `.env` file, and a blank MONGO_URL or API_KEY means unset.
+    env = {**os.environ, "MONGO_URL": "", "API_KEY": "", "VERCEL": "0", **(env or {})}
     with log.open("wb") as output:
         process = subprocess.Popen(
             uvicorn_command(app, port),
