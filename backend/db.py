@@ -81,6 +81,12 @@ class Mongo:
         assert self._prepared is not None
         return self._prepared.cancelled() or self._prepared.exception() is not None
 
+    def save(self) -> None:
+        """Write the embedded database to its data file, if it has one and is open (a file
+        that could not be read is never written over); a no-op for MongoDB."""
+        if self.mode == "embedded" and self._client is not None:
+            self._client.save()
+
     async def close(self) -> None:
         client, self._client, self._prepared = self._client, None, None
         if client is not None:
@@ -98,14 +104,9 @@ class Mongo:
                 "Project Settings > Environment Variables; then redeploy."
             )
         if self.mode == "embedded":
-            try:
-                from mongomock_motor import AsyncMongoMockClient
-            except ImportError:
-                raise DatabaseUnavailable(
-                    "MONGO_URL is not set and the embedded database (mongomock-motor) is not "
-                    "installed: set MONGO_URL, or pip install -r requirements-dev.txt."
-                ) from None
-            return AsyncMongoMockClient(tz_aware=True)
+            from backend.embedded import EmbeddedDatabase
+
+            return EmbeddedDatabase(settings.embedded_data_file)
 
         from pymongo.errors import PyMongoError
 
