@@ -2,8 +2,8 @@
 what each driver failure means for the user (a 503 that says what to do).
 
 `MONGO_DRIVER` picks Motor (the default) or PyMongo's `AsyncMongoClient`, its successor; the
-embedded store (mongomock-motor) stands in locally when no connection string is set. Each is
-imported on the first database request, not at start-up: they cost cold-start time. The routes
+embedded store (backend/embedded.py) stands in locally when no connection string is set. Each
+is imported on the first database request, not at start-up: they cost cold-start time. The routes
 see only the database object, whose API the three share, and pymongo's exception classes.
 """
 

@@ -4,6 +4,7 @@ a data file (EMBEDDED_DATA_FILE, which `make dev` sets) its data outlives the pr
     with EmbeddedDatabase(Path(".data/embedded.json")) as embedded:  # read, and locked
         await embedded["app"]["items"].update_one(...)
         embedded.save()  # written whole, atomically: what a crash leaves is this or the last
+    # closing saves too, and unlocks
 
 Relaxed extended JSON (bson.json_util), so every BSON value reads back as it was stored
 (dates, datetimes, ObjectIds, binary UUIDs, decimals; an Int64 reads back as an int). One
@@ -48,7 +49,7 @@ class EmbeddedDatabase:
             try:
                 self._load(data_file)
             except BaseException:
-                self.close()
+                self._unlock()  # unsaved: the file stays as it was
                 raise
 
     def __getitem__(self, name: str) -> Any:
@@ -75,10 +76,19 @@ class EmbeddedDatabase:
             os.close(folder)
 
     def close(self) -> None:
-        self.client.close()
+        """Save (what was written outside a request too: a script, a background task), then
+        let another process open the file."""
+        try:
+            self.save()
+        finally:
+            self.client.close()
+            self._unlock()
+
+    def _unlock(self) -> None:
         if self._lock is not None:
             os.close(self._lock)  # releases the lock
             self._lock = None
+            self.data_file = None  # closed: nothing more to save
 
     def __enter__(self) -> Self:
         return self
@@ -181,7 +191,7 @@ def _lock(data_file: Path) -> int:
         os.close(descriptor)
         raise DatabaseUnavailable(
             f"The development database {data_file} is in use by another process (another "
-            "`make dev`, or `make migrate`): stop it, or set EMBEDDED_DATA_FILE to another file."
+            "`make dev`, or a script): stop it, or set EMBEDDED_DATA_FILE to another file."
         ) from None
     return descriptor
 

@@ -178,6 +178,17 @@ def test_indexes_are_kept_and_a_unique_one_is_enforced_after_a_reopen(tmp_path):
     assert asyncio.run(reopen()) == created
 
 
+def test_closing_saves_what_was_written_outside_a_request(tmp_path):
+    data_file = tmp_path / "embedded.json"
+
+    async def write():
+        with EmbeddedDatabase(data_file) as embedded:
+            await embedded["app"].things.insert_one({"_id": "by a script"})
+
+    asyncio.run(write())
+    assert stored_in(data_file) == {"app": {"things": [{"_id": "by a script"}]}}
+
+
 def test_a_write_is_in_the_file_before_its_response_starts(make_settings, tmp_path):
     data_file = tmp_path / "embedded.json"
     app = create_app(make_settings(embedded_data_file=data_file))
@@ -298,7 +309,7 @@ def test_a_second_server_on_the_same_file_is_refused_until_the_first_stops(make_
         assert refused.status_code == 503
         assert refused.json()["detail"] == (
             f"The development database {data_file} is in use by another process (another "
-            "`make dev`, or `make migrate`): stop it, or set EMBEDDED_DATA_FILE to another file."
+            "`make dev`, or a script): stop it, or set EMBEDDED_DATA_FILE to another file."
         )
     with served(make_settings, data_file) as third:
         assert [c["client_name"] for c in third.get("/api/status").json()] == ["first"]
@@ -309,11 +320,6 @@ def test_without_a_data_file_nothing_is_written(make_settings, tmp_path, monkeyp
     with served(make_settings, None) as client:
         assert client.post("/api/items", json={"title": "in memory"}).status_code == 201
     assert list(tmp_path.iterdir()) == []
-
-
-def test_a_blank_embedded_data_file_means_memory_only(make_settings, monkeypatch):
-    monkeypatch.setenv("EMBEDDED_DATA_FILE", " ")
-    assert make_settings().embedded_data_file is None
 
 
 def test_a_deployment_never_opens_the_data_file(make_settings, tmp_path):
