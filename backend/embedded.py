@@ -40,14 +40,14 @@ class EmbeddedDatabase:
                 "MONGO_URL is not set and the embedded database (mongomock-motor) is not "
                 "installed: set MONGO_URL, or pip install -r requirements-dev.txt."
             ) from None
-        self.data_file = data_file
+        self.data_file = data_file and data_file.resolve()  # what every message names
         self._store = StrictMongoClient(tz_aware=True)
         self.client = AsyncMongoMockClient(mock_mongo_client=self._store)
         self._lock: int | None = None
-        if data_file is not None:
-            self._lock = _lock(data_file)
+        if self.data_file is not None:
+            self._lock = _lock(self.data_file)
             try:
-                self._load(data_file)
+                self._load(self.data_file)
             except BaseException:
                 self._unlock()  # unsaved: the file stays as it was
                 raise
@@ -62,7 +62,7 @@ class EmbeddedDatabase:
             return
         from bson import json_util
 
-        text = json_util.dumps(self._dump(), json_options=_json_options(), indent=1)
+        text = json_util.dumps(self._dump(), json_options=_json_options())
         written = self.data_file.with_name(f".{self.data_file.name}.saving")
         with written.open("w", encoding="utf-8") as file:
             file.write(text)
@@ -111,7 +111,7 @@ class EmbeddedDatabase:
                     "indexes": [
                         {"name": index_name, **index}
                         for index_name, index in database[collection].index_information().items()
-                        if index_name != "_id_"
+                        if index_name != "_id_"  # every collection's own
                     ],
                     "documents": list(database[collection].find()),
                 }
@@ -179,7 +179,8 @@ def _lock(data_file: Path) -> int:
 
     try:
         data_file.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(data_file.with_name(f"{data_file.name}.lock"), os.O_RDWR | os.O_CREAT)
+        lock_file = data_file.with_name(f"{data_file.name}.lock")
+        descriptor = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
         raise DatabaseUnavailable(
             f"The development database {data_file} cannot be written ({type(exc).__name__}: "

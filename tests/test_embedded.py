@@ -231,6 +231,17 @@ def served(make_settings, data_file: Path, **settings) -> TestClient:
     return TestClient(create_app(make_settings(embedded_data_file=data_file, **settings)))
 
 
+def test_a_write_whose_save_fails_is_a_500_never_a_success(make_settings, tmp_path, monkeypatch):
+    def disk_full(self):
+        raise OSError(28, "No space left on device")
+
+    with served(make_settings, tmp_path / "embedded.json") as client, monkeypatch.context() as m:
+        m.setattr(EmbeddedDatabase, "save", disk_full)
+        response = client.post("/api/items", json={"title": "not kept"})
+    assert response.status_code == 500
+    assert response.json()["detail"].startswith("Internal Server Error.")
+
+
 def test_what_a_server_stored_is_served_by_the_next_one_on_the_same_file(make_settings, tmp_path):
     data_file = tmp_path / "embedded.json"
     with served(make_settings, data_file) as first:
