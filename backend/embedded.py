@@ -4,7 +4,6 @@ a data file (EMBEDDED_DATA_FILE, which `make dev` sets) its data outlives the pr
     with EmbeddedDatabase(Path(".data/embedded.json")) as embedded:  # read, and locked
         await embedded["app"]["items"].update_one(...)
         embedded.save()  # written whole, atomically: what a crash leaves is this or the last
-    # closing saves too, and unlocks
 
 Relaxed extended JSON (bson.json_util), so every BSON value reads back as it was stored
 (dates, datetimes, ObjectIds, binary UUIDs, decimals; an Int64 reads back as an int). One
@@ -76,13 +75,11 @@ class EmbeddedDatabase:
             os.close(folder)
 
     def close(self) -> None:
-        """Save (what was written outside a request too: a script, a background task), then
-        let another process open the file."""
-        try:
-            self.save()
-        finally:
-            self.client.close()
-            self._unlock()
+        """Let another process open the file. Unsaved changes are dropped: what a server
+        answered was saved before it answered, and a stopping server must not write over a file
+        deleted meanwhile (`make dev FRESH=1` right after stopping one)."""
+        self.client.close()
+        self._unlock()
 
     def _unlock(self) -> None:
         if self._lock is not None:

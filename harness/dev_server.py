@@ -24,6 +24,7 @@ from harness import ROOT
 from harness.net import free_port
 
 STARTUP_SECONDS = 20.0
+STOP_SECONDS = 10.0
 APP = "harness.local_vercel:app"
 
 
@@ -81,15 +82,25 @@ def start(
 
 
 def stop(process: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM) -> None:
-    """Stop the server and whatever it started: with SIGTERM as uvicorn shuts down, with SIGKILL
-    as a crash or a power cut would."""
-    with contextlib.suppress(ProcessLookupError):  # the whole group has exited already
-        os.killpg(process.pid, sig)
+    """Stop the server and whatever it started (SIGTERM: as uvicorn shuts down; SIGKILL: as a
+    crash would); return once all of them have exited, so none still holds a port or a file."""
+    for signal_sent in (sig, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):  # the whole group has exited already
+            os.killpg(process.pid, signal_sent)
+        deadline = time.monotonic() + STOP_SECONDS
+        while _group_alive(process) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not _group_alive(process):
+            return
+
+
+def _group_alive(process: subprocess.Popen[bytes]) -> bool:
+    process.poll()  # the leader, once it has exited, is reaped here
     try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
+        os.killpg(process.pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _wait_until_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:

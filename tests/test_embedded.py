@@ -178,17 +178,6 @@ def test_indexes_are_kept_and_a_unique_one_is_enforced_after_a_reopen(tmp_path):
     assert asyncio.run(reopen()) == created
 
 
-def test_closing_saves_what_was_written_outside_a_request(tmp_path):
-    data_file = tmp_path / "embedded.json"
-
-    async def write():
-        with EmbeddedDatabase(data_file) as embedded:
-            await embedded["app"].things.insert_one({"_id": "by a script"})
-
-    asyncio.run(write())
-    assert stored_in(data_file) == {"app": {"things": [{"_id": "by a script"}]}}
-
-
 def test_a_write_is_in_the_file_before_its_response_starts(make_settings, tmp_path):
     data_file = tmp_path / "embedded.json"
     app = create_app(make_settings(embedded_data_file=data_file))
