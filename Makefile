@@ -1,6 +1,7 @@
 # Every target does its own set-up, idempotently: on a fresh clone `make dev` and `make test`
 # are all it takes (Python 3.12, Node.js and npm on the machine).
 PORT ?= 8000
+EMBEDDED_DATA_FILE ?= .data/embedded.json
 URL ?= http://127.0.0.1:$(PORT)
 VERCEL_VERSION := 59.25.4
 PYTHON ?= $(shell command -v python3.12 || echo python3)
@@ -22,9 +23,12 @@ $(VERCEL_CLI):
 	npm install --prefix .tools --no-audit --no-fund --loglevel=error vercel@$(VERCEL_VERSION)
 	touch $@
 
-# The page at / and the API under /api/, as a deployment serves them.
+# The page at / and the API under /api/, as a deployment serves them. Without MONGO_URL, on the
+# development database, kept in EMBEDDED_DATA_FILE across reloads and restarts (blank: in memory
+# only); FRESH=1 deletes it first, to start empty.
 dev: $(VENV)
-	.venv/bin/python -m harness.dev_server --reload --port $(PORT)
+	$(if $(FRESH),rm -f $(EMBEDDED_DATA_FILE))
+	EMBEDDED_DATA_FILE=$(EMBEDDED_DATA_FILE) .venv/bin/python -m harness.dev_server --reload --port $(PORT)
 
 # The post-deploy checklist: `make smoke URL=https://...`; WRITE=1 also creates and reads back.
 smoke: $(VENV)

@@ -2,8 +2,8 @@
 what each driver failure means for the user (a 503 that says what to do).
 
 `MONGO_DRIVER` picks Motor (the default) or PyMongo's `AsyncMongoClient`, its successor; the
-embedded store (mongomock-motor) stands in locally when no connection string is set. Each is
-imported on the first database request, not at start-up: they cost cold-start time. The routes
+embedded store (backend/embedded.py) stands in locally when no connection string is set. Each
+is imported on the first database request, not at start-up: they cost cold-start time. The routes
 see only the database object, whose API the three share, and pymongo's exception classes.
 """
 
@@ -81,6 +81,12 @@ class Mongo:
         assert self._prepared is not None
         return self._prepared.cancelled() or self._prepared.exception() is not None
 
+    def save(self) -> None:
+        """Write the embedded database to its data file, if it has one and is open (a file
+        that could not be read is never written over); a no-op for MongoDB."""
+        if self.mode == "embedded" and self._client is not None:
+            self._client.save()
+
     async def close(self) -> None:
         client, self._client, self._prepared = self._client, None, None
         if client is not None:
@@ -98,14 +104,9 @@ class Mongo:
                 "Project Settings > Environment Variables; then redeploy."
             )
         if self.mode == "embedded":
-            try:
-                from mongomock_motor import AsyncMongoMockClient
-            except ImportError:
-                raise DatabaseUnavailable(
-                    "MONGO_URL is not set and the embedded database (mongomock-motor) is not "
-                    "installed: set MONGO_URL, or pip install -r requirements-dev.txt."
-                ) from None
-            return AsyncMongoMockClient(tz_aware=True)
+            from backend.embedded import EmbeddedDatabase
+
+            return EmbeddedDatabase(settings.embedded_data_file)
 
         from pymongo.errors import PyMongoError
 

@@ -12,7 +12,9 @@ from fastapi import FastAPI
 from backend import idempotency, items_store, status_store
 from backend.auth import RequireAPIKey, document_security, log_write_access
 from backend.db import Mongo
+from backend.embedded import START_EMPTY, SaveEmbeddedData
 from backend.errors import add_exception_handlers, declare_errors
+from backend.exceptions import DatabaseUnavailable
 from backend.log import configure_logging, logger
 from backend.middleware import BrowserCORSMiddleware, RequestContextMiddleware
 from backend.routes import health, items, root, status
@@ -31,10 +33,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     mongo: Mongo = app.state.mongo
     settings = mongo.settings
     if mongo.mode == "embedded":
-        logger.warning(
-            "MONGO_URL is not set: using the embedded in-memory database. "
-            "Its data is lost when the server stops."
-        )
+        await _open_embedded(mongo)
     elif mongo.mode == "unconfigured":
         logger.error(
             "MONGO_URL is not set, nor MONGODB_URI: database routes answer 503 until one is."
@@ -49,6 +48,28 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     log_write_access(settings)
     yield
     await mongo.close()
+
+
+async def _open_embedded(mongo: Mongo) -> None:
+    data_file = mongo.settings.embedded_data_file
+    if data_file is None:
+        logger.warning(
+            "MONGO_URL is not set: using the embedded in-memory database. "
+            "Its data is lost when the server stops."
+        )
+        return
+    # Read now, so the log says at once whether the data came back (only ever locally: Vercel
+    # never uses the embedded database).
+    try:
+        await mongo.database()
+    except DatabaseUnavailable as exc:
+        logger.error("%s Database routes answer 503 until it can be read.", exc)
+        return
+    logger.warning(
+        "MONGO_URL is not set: using the embedded database, kept in %s. %s",
+        data_file.resolve(),
+        START_EMPTY,
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -78,7 +99,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
 
-    # Innermost: its 401 and 403 get CORS headers, the request id and the access line.
+    if settings.database_mode == "embedded" and settings.embedded_data_file is not None:
+        # Innermost: saved before the response starts; a failed save is the JSON 500.
+        app.add_middleware(SaveEmbeddedData, save=app.state.mongo.save)
+    # Its 401 and 403 get CORS headers, the request id and the access line.
     app.add_middleware(RequireAPIKey, settings=settings)
     any_origin = "*" in settings.cors_origins
     app.add_middleware(

@@ -2,6 +2,7 @@
 
 import re
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import unquote
 
@@ -41,6 +42,8 @@ class Settings(BaseSettings):
     vercel: bool = False
     # Every write under /api/ must send it as `Authorization: Bearer`; backend/auth.py.
     api_key: SecretStr | None = None
+    # Where the embedded database keeps its data (`make dev` sets it); unset, memory only.
+    embedded_data_file: Path | None = None
 
     @property
     def mongo_url_variable(self) -> str | None:
@@ -80,7 +83,9 @@ class Settings(BaseSettings):
         """DB_NAME; else the database named in the connection string's path; else `app`."""
         return self.db_name or _database_in_path(self.connection_string) or DEFAULT_DB_NAME
 
-    @field_validator("mongo_url", "mongodb_uri", "db_name", "api_key", mode="before")
+    @field_validator(
+        "mongo_url", "mongodb_uri", "db_name", "api_key", "embedded_data_file", mode="before"
+    )
     @classmethod
     def _blank_means_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -2,11 +2,15 @@
 `/`, the API under `/api/`, on the embedded database unless MONGO_URL is set).
 
 `python -m harness.dev_server --reload` is `make dev`; `dev_server()` starts the same command
-without reload on a free port, for the load test, the benchmark and the tests over real HTTP.
+without reload on a free port, for the load test, the benchmark and the tests over real HTTP,
+with the embedded database in memory unless `env` names an EMBEDDED_DATA_FILE (a test's own);
+`start()` and `stop()` are its halves, for a test that kills or restarts the server.
 """
 
 import argparse
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -20,6 +24,7 @@ from harness import ROOT
 from harness.net import free_port
 
 STARTUP_SECONDS = 20.0
+STOP_SECONDS = 10.0
 APP = "harness.local_vercel:app"
 
 
@@ -35,29 +40,67 @@ def dev_server(
 ) -> Iterator[str]:
     """Serve `app` from `project`, with `env` on top of this environment and its output in
     `log`; yield its URL once `/api/` answers, whatever the status (the fallback's 503 too)."""
-    port = free_port()
+    process, url = start(log, project, app, env)
+    try:
+        yield url
+    finally:
+        stop(process)
+
+
+def start(
+    log: Path,
+    project: Path = ROOT,
+    app: str = APP,
+    env: dict[str, str] | None = None,
+    *,
+    port: int | None = None,
+    reload: bool = False,
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`dev_server()`'s server, started (its output appended to `log`) and answering: the process
+    (a group of its own, with uvicorn's reloader and worker) and its URL."""
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
-    # The environment wins over a `.env` file, and a blank MONGO_URL or API_KEY means unset.
-    env = {**os.environ, "MONGO_URL": "", "API_KEY": "", "VERCEL": "0", **(env or {})}
-    with log.open("wb") as output:
+    # The environment wins over a `.env` file, and a blank variable means unset: no server a
+    # test, the bench or a screenshot starts reaches the developer's database, key or data file.
+    blank = {"MONGO_URL": "", "API_KEY": "", "EMBEDDED_DATA_FILE": "", "VERCEL": "0"}
+    with log.open("ab") as output:
         process = subprocess.Popen(
-            uvicorn_command(app, port),
+            uvicorn_command(app, port, reload=reload),
             cwd=project,
-            env=env,
+            env={**os.environ, **blank, **(env or {})},
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=output,
+            start_new_session=True,
         )
     try:
         _wait_until_ready(process, url, log)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+    except BaseException:
+        stop(process)
+        raise
+    return process, url
+
+
+def stop(process: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM) -> None:
+    """Stop the server and whatever it started (SIGTERM: as uvicorn shuts down; SIGKILL: as a
+    crash would); return once all of them have exited, so none still holds a port or a file."""
+    for signal_sent in (sig, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):  # the whole group has exited already
+            os.killpg(process.pid, signal_sent)
+        deadline = time.monotonic() + STOP_SECONDS
+        while _group_alive(process) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not _group_alive(process):
+            return
+
+
+def _group_alive(process: subprocess.Popen[bytes]) -> bool:
+    process.poll()  # the leader, once it has exited, is reaped here
+    try:
+        os.killpg(process.pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _wait_until_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:

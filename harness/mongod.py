@@ -33,8 +33,14 @@ with `lastErrorObject: {n: 0, updatedExisting: false}` (`{n: 0}` for a remove); 
 update, `arrayFilters`, `collation` and `let` are refused, naming them. Results come back whole
 in `firstBatch` with cursor id 0, so no getMore follows. A duplicate `_id` or unique key is a
 writeErrors entry with code 11000 (findAndModify: the command's error, code 11000), which the
-drivers raise as DuplicateKeyError. Any other command is a CommandNotFound (59) error naming
-it, and a handler's exception an error reply: never a hang. Each command runs whole before
+drivers raise as DuplicateKeyError. It refuses what a mongod refuses and mongomock applied
+(backend/strict_mongomock.py, with a mongod's code and message): an update naming one path in
+two operators, or a path and its prefix (40, ConflictingUpdateOperators, even when no document
+matches), a change of `_id` (66, ImmutableField), a top-level field starting with `$` written
+into a document (52, DollarPrefixedFieldName): a writeErrors entry for update (WriteError),
+the command's error for findAndModify (OperationFailure); and an update that fails half-way
+changes nothing. Any other command is a CommandNotFound (59) error naming it, and a handler's
+exception an error reply: never a hang. Each command runs whole before
 the next starts (mockupdb answers one request at a time), so findAndModify is atomic.
 Datetimes are stored naive (UTC), as BSON carries them; clients with tz_aware=True read UTC.
 mongomock applies TTL indexes at every access (a real mongod every 60 s) and warns that
@@ -51,6 +57,8 @@ import mongomock
 from bson import Int64
 from mockupdb import OP_MSG_FLAGS, MockupDB, OpMsg, Request
 from pymongo.errors import OperationFailure, WriteError
+
+from backend.strict_mongomock import CODE_NAMES, StrictMongoClient, refuse_conflicts
 
 HANDSHAKE = {"hello", "ismaster"}
 Handler = Callable[[Any, dict[str, Any]], dict[str, Any]]  # (collection or None, command)
@@ -89,7 +97,7 @@ class Mongod:
         password: str = "secret",
     ) -> None:
         self.replica_set, self.user, self.password = replica_set, user, password
-        self._store: mongomock.MongoClient = mongomock.MongoClient()
+        self._store: mongomock.MongoClient = StrictMongoClient()
         self._lock = threading.Lock()
         self._clients: set[int] = set()
         self._commands: dict[str, Handler] = {
@@ -234,13 +242,15 @@ class Mongod:
             message = "an update document (operators or a replacement) or remove=true"
             raise _Refused(9, "FailedToParse", f"findAndModify takes {message}")
         sort = list((doc.get("sort") or {}).items()) or None
-        found = collection.find_one(query, sort=sort)
-        if found is None and not upsert:
-            missed: dict[str, Any] = {"n": 0} if remove else {"n": 0, "updatedExisting": False}
-            return {"lastErrorObject": missed, "value": None}
-        by_id = None if found is None else {"_id": found["_id"]}
-        before = None if by_id is None else collection.find_one(by_id, fields)
         try:
+            if not remove and all(key.startswith("$") for key in update):
+                refuse_conflicts(update)  # whether or not a document matches, as a mongod
+            found = collection.find_one(query, sort=sort)
+            if found is None and not upsert:
+                missed: dict[str, Any] = {"n": 0} if remove else {"n": 0, "updatedExisting": False}
+                return {"lastErrorObject": missed, "value": None}
+            by_id = None if found is None else {"_id": found["_id"]}
+            before = None if by_id is None else collection.find_one(by_id, fields)
             if remove:
                 collection.delete_one(by_id)
                 return {"lastErrorObject": {"n": 1}, "value": before}
@@ -249,10 +259,12 @@ class Mongod:
             else:
                 result = collection.replace_one(by_id or query, update, upsert=upsert)
         except WriteError as exc:  # DuplicateKeyError is one; a mongod fails the command
-            if exc.code != 11000:
-                raise
-            message = f"E11000 duplicate key error collection: {collection.full_name}"
-            raise _Refused(11000, "DuplicateKey", message) from None
+            if exc.code == 11000:
+                message = f"E11000 duplicate key error collection: {collection.full_name}"
+                raise _Refused(11000, "DuplicateKey", message) from None
+            if exc.code in CODE_NAMES:
+                raise _Refused(exc.code, CODE_NAMES[exc.code], exc.details["errmsg"]) from None
+            raise
         changed: dict[str, Any] = {"n": 1, "updatedExisting": by_id is not None}
         if by_id is None:
             by_id = {"_id": result.upserted_id}
@@ -281,7 +293,9 @@ class Mongod:
                 counts = apply(collection, item)
             except WriteError as exc:  # DuplicateKeyError is one
                 message = f"E11000 duplicate key error collection: {collection.full_name}"
-                errmsg = message if exc.code == 11000 else str(exc)
+                errmsg = (
+                    message if exc.code == 11000 else (exc.details or {}).get("errmsg", str(exc))
+                )
                 errors.append({"index": index, "code": exc.code or 2, "errmsg": errmsg})
                 if doc.get("ordered", True):
                     break

@@ -3,6 +3,7 @@ and how writes need API_KEY there and on a deployment without it."""
 
 import asyncio
 import json
+import signal
 import socket
 import uuid
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from harness.dev_server import dev_server
+from harness.dev_server import dev_server, start, stop
 from harness.mongod import Mongod
 from tests.conftest import TEST_API_KEY
 
@@ -180,6 +181,49 @@ def test_of_16_concurrent_conditional_patches_over_http_exactly_one_succeeds(ite
     assert sorted(r.status_code for r in responses) == [200] + [412] * 15
     (winner,) = [r.json() for r in responses if r.status_code == 200]
     assert httpx.get(url).json() == winner
+
+
+# The development database: with EMBEDDED_DATA_FILE (each test its own), what the server
+# answered survives the server being killed right after, and the next server serves it.
+
+
+def test_writes_answered_survive_a_sigkill_right_after_and_the_next_server_serves_them(tmp_path):
+    data_file = tmp_path / "embedded.json"
+    log, env = tmp_path / "server.log", {"EMBEDDED_DATA_FILE": str(data_file)}
+    process, url = start(log, env=env)
+    try:
+        item = httpx.post(f"{url}/api/items", json={"title": "kept"})
+        changed = httpx.patch(f"{url}{item.headers['location']}", json={"title": "renamed"})
+        check = httpx.post(f"{url}/api/status", json={"client_name": "kept"})
+    finally:
+        stop(process, signal.SIGKILL)  # right after the 201, as a crash would
+    assert [item.status_code, changed.status_code, check.status_code] == [201, 200, 201]
+    with dev_server(log, env=env) as url:
+        assert httpx.get(f"{url}/api/items").json() == [changed.json()]
+        assert httpx.get(f"{url}/api/status").json() == [check.json()]
+    assert log.read_text().count(f"kept in {data_file}") == 2
+
+
+def test_a_second_server_on_the_same_data_file_answers_503_naming_it(tmp_path):
+    data_file = tmp_path / "embedded.json"
+    env = {"EMBEDDED_DATA_FILE": str(data_file)}
+    with (
+        dev_server(tmp_path / "first.log", env=env) as first,
+        dev_server(tmp_path / "second.log", env=env) as second,
+    ):
+        assert httpx.post(f"{first}/api/status", json={"client_name": "a"}).status_code == 201
+        refused = httpx.post(f"{second}/api/status", json={"client_name": "b"})
+    assert refused.status_code == 503
+    assert refused.json()["detail"].startswith(f"The development database {data_file} is in use")
+
+
+def test_the_servers_tests_start_keep_no_data_file_whatever_the_environment_says(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("EMBEDDED_DATA_FILE", str(tmp_path / "developer.json"))
+    with dev_server(tmp_path / "server.log") as url:
+        assert httpx.post(f"{url}/api/items", json={"title": "t"}).status_code == 201
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["server.log"]
 
 
 # Writes need API_KEY: `make dev` with the key set, and as a deployment without one (VERCEL=1,

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from mockupdb import OpMsg
 from pymongo import AsyncMongoClient, ReturnDocument
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import DuplicateKeyError, OperationFailure, WriteError
 
+from backend.strict_mongomock import CODE_NAMES
 from harness.mongod import Mongod
 
 pytestmark = pytest.mark.slow
@@ -358,3 +359,130 @@ def test_find_and_modify_refuses_what_it_cannot_do_naming_it(mongod, run, fields
         return await db.things.find_one()
 
     assert run(test, mongod.url()) == {"_id": 1, "n": [0]}
+
+
+# What a mongod refuses and mongomock applied: each update (operators, or a replacement) of
+# STORED, with the code and message a mongod answers (MongoDB 7).
+STORED = {"_id": 1, "n": 1, "a": {"b": 1}, "version": 1}
+DOLLAR = (
+    "The dollar ($) prefixed field '$x' in '$x' is not allowed in the context of an update's "
+    "replacement document. Consider using an aggregation pipeline with $replaceWith."
+)
+REFUSED = [
+    (
+        {"$set": {"n": 2}, "$unset": {"n": ""}},
+        40,
+        "Updating the path 'n' would create a conflict at 'n'",
+    ),
+    (
+        {"$set": {"a": {}}, "$inc": {"a.b": 1}},
+        40,
+        "Updating the path 'a.b' would create a conflict at 'a'",
+    ),
+    (
+        {"$set": {"a.b": 2}, "$unset": {"a": ""}},
+        40,
+        "Updating the path 'a' would create a conflict at 'a'",
+    ),
+    (
+        {"$rename": {"n": "m"}, "$set": {"m": 2}},
+        40,
+        "Updating the path 'm' would create a conflict at 'm'",
+    ),
+    (
+        {"$set": {"_id": 2}},
+        66,
+        "Performing an update on the path '_id' would modify the immutable field '_id'",
+    ),
+    (
+        {"_id": 2, "n": 2},
+        66,
+        "After applying the update, the (immutable) field '_id' was found to have been "
+        "altered to _id: 2",
+    ),
+    ({"$set": {"$x": 2}}, 52, DOLLAR),
+    ({"n": 2, "$x": 2}, 52, DOLLAR),
+]
+REFUSED_IDS = [
+    "set-and-unset",
+    "path-inside-another",
+    "path-around-another",
+    "rename-onto-a-set",
+    "set-id",
+    "replace-id",
+    "set-dollar-field",
+    "replace-with-dollar-field",
+]
+
+
+def writes(update: dict[str, Any]) -> tuple[str, str]:
+    """The collection methods that send `update`: an update and a findAndModify."""
+    if next(iter(update)).startswith("$"):
+        return "update_one", "find_one_and_update"
+    return "replace_one", "find_one_and_replace"
+
+
+@pytest.mark.parametrize(("update", "code", "message"), REFUSED, ids=REFUSED_IDS)
+def test_an_update_a_mongod_refuses_is_refused_with_its_code_and_message(
+    mongod, run, update, code, message
+):
+    write, find_and_modify = writes(update)
+
+    async def test(db):
+        await db.things.insert_one(STORED)
+        with pytest.raises(WriteError) as as_update:
+            await getattr(db.things, write)({"_id": 1}, update)
+        with pytest.raises(OperationFailure) as as_command:
+            await getattr(db.things, find_and_modify)({"_id": 1}, update)
+        return as_update.value, as_command.value, await db.things.find_one()
+
+    as_update, as_command, stored = run(test, mongod.url())
+    assert (as_update.code, as_update.details["errmsg"]) == (code, message)
+    # findAndModify fails the command: an OperationFailure, not a WriteError.
+    assert type(as_command) is OperationFailure
+    assert (as_command.code, as_command.details["errmsg"]) == (code, message)
+    assert as_command.details["codeName"] == CODE_NAMES[code]
+    assert stored == STORED
+
+
+def test_conflicting_operators_are_refused_even_when_no_document_matches(mongod, run):
+    conflict = {"$set": {"n": 2}, "$unset": {"n": ""}}
+
+    async def test(db):
+        codes = []
+        for send in (db.things.update_one, db.things.find_one_and_update):
+            with pytest.raises(OperationFailure) as refused:
+                await send({"_id": "none"}, conflict, upsert=send is db.things.update_one)
+            codes.append(refused.value.code)
+        return codes, await db.things.count_documents({})
+
+    assert run(test, mongod.url()) == ([40, 40], 0)
+
+
+def test_an_update_that_fails_half_way_changes_nothing(mongod, run):
+    async def test(db):
+        await db.things.insert_one({"_id": 1, "n": "text", "m": 1})
+        for send in (db.things.update_one, db.things.find_one_and_update):
+            with pytest.raises(OperationFailure):  # $inc of a string; a mongod: code 14
+                await send({"_id": 1}, {"$set": {"m": 2}, "$inc": {"n": 1}})
+        return await db.things.find_one()
+
+    assert run(test, mongod.url()) == {"_id": 1, "n": "text", "m": 1}
+
+
+def test_a_replacement_keeps_the_documents_id_whatever_the_filter(mongod, run):
+    async def test(db):
+        await db.things.insert_many([{"_id": 1, "version": 1}, {"_id": 2, "version": 1}])
+        replaced = await db.things.replace_one(
+            {"_id": {"$in": [1, 3]}, "version": 1}, {"version": 2, "n": 1}
+        )
+        found = await db.things.find_one_and_replace(
+            {"_id": {"$gt": 1}, "version": 1}, {"version": 2}, return_document=ReturnDocument.AFTER
+        )
+        return replaced.modified_count, found, await to_list(db.things.find().sort("_id", 1))
+
+    assert run(test, mongod.url()) == (
+        1,
+        {"_id": 2, "version": 2},
+        [{"_id": 1, "version": 2, "n": 1}, {"_id": 2, "version": 2}],
+    )

@@ -27,6 +27,7 @@ def test_defaults(monkeypatch):
     assert settings.mongo_max_pool_size == 10
     assert settings.vercel is False
     assert settings.api_key is None
+    assert settings.embedded_data_file is None  # the embedded database in memory only
 
 
 def test_values_are_read_from_the_environment(monkeypatch):
@@ -54,6 +55,13 @@ def test_values_are_read_from_a_dotenv_file(tmp_path):
 def test_a_blank_mongo_url_means_unset(monkeypatch):
     monkeypatch.setenv("MONGO_URL", "  ")
     assert load_settings(_env_file=None).mongo_url is None
+
+
+def test_a_blank_embedded_data_file_means_memory_only(monkeypatch):
+    monkeypatch.setenv("EMBEDDED_DATA_FILE", "")
+    assert load_settings(_env_file=None).embedded_data_file is None
+    monkeypatch.setenv("EMBEDDED_DATA_FILE", ".data/embedded.json")
+    assert str(load_settings(_env_file=None).embedded_data_file) == ".data/embedded.json"
 
 
 @pytest.mark.parametrize(

@@ -90,7 +90,7 @@ def insert_in_server(line: str) -> Callable[[Path], None]:
     return patch
 
 
-LOCAL_TOOL_FOLDERS = [".venv", ".tools", ".pytest_cache", ".ruff_cache"]
+LOCAL_TOOL_FOLDERS = [".venv", ".tools", ".pytest_cache", ".ruff_cache", ".data"]
 
 
 def add_local_tool_folders(src: Path) -> None:
@@ -101,6 +101,7 @@ def add_local_tool_folders(src: Path) -> None:
         f".tools/vercel-{pinned_cli_version()}",
         ".pytest_cache/v/cache/lastfailed",
         ".ruff_cache/CACHEDIR.TAG",
+        ".data/embedded.json",  # `make dev`'s development database
     ):
         (src / stub).parent.mkdir(parents=True, exist_ok=True)
         (src / stub).write_text("stub\n")
