@@ -34,10 +34,11 @@ dev: $(VENV)
 smoke: $(VENV)
 	.venv/bin/python -m scripts.smoke $(URL) $(if $(WRITE),--write)
 
-# Upgrade every stored document to today's shape, in the database the settings name: a dry run;
+# Upgrade every stored document to today's shape, in the database the settings name (without
+# MONGO_URL, `make dev`'s development database, while make dev is stopped): a dry run;
 # `make migrate APPLY=1` writes.
 migrate: $(VENV)
-	.venv/bin/python -m scripts.migrate $(if $(APPLY),--apply)
+	EMBEDDED_DATA_FILE=$(EMBEDDED_DATA_FILE) .venv/bin/python -m scripts.migrate $(if $(APPLY),--apply)
 
 # The status page's browser tests need Chromium (apt-get install -y chromium); skipped without it.
 test: $(VENV) $(VERCEL_CLI)

@@ -1,6 +1,7 @@
 """`make migrate`: upgrade every stored document of every resource to its shape of today
 (backend/shapes.py), in the database the settings name: MONGO_URL or MONGODB_URI, else the
-development database.
+development database (EMBEDDED_DATA_FILE, which the Makefile sets as `make dev` does; it is
+refused while `make dev` holds it).
 
 A dry run unless `--apply` (`make migrate APPLY=1`): it reads and upgrades in memory, writes
 nothing, and says what it would change. Documents are read in batches of `--batch`, in `_id`
@@ -23,6 +24,11 @@ from backend.settings import load_settings
 from backend.shapes import FIRST, VERSION_FIELD, Shape, UnservableDocument
 
 DEFAULT_BATCH = 500
+NOTHING_TO_MIGRATE = (
+    "Neither MONGO_URL, MONGODB_URI nor EMBEDDED_DATA_FILE is set: there is no stored data to "
+    "migrate. Set the deployment's connection string, or run `make migrate` (which names the "
+    "development database)."
+)
 
 
 async def migrate_shape(db: Any, shape: Shape, *, apply: bool, batch: int) -> tuple[Counter, list]:
@@ -74,14 +80,20 @@ def report(shape: Shape, upgraded: Counter, failed: list, *, apply: bool) -> lis
 
 async def run(shapes: Sequence[Shape], *, apply: bool, batch: int) -> int:
     settings = load_settings()
+    if settings.database_mode == "embedded" and settings.embedded_data_file is None:
+        print(NOTHING_TO_MIGRATE, file=sys.stderr)
+        return 2
     mongo = Mongo(settings)
-    source = settings.mongo_url_variable or "the development database"
+    source = (
+        settings.mongo_url_variable or f"the development database, {settings.embedded_data_file}"
+    )
     print(f"{'Migrating' if apply else 'Dry run on'} database {mongo.database_name!r} ({source})")
     failures = 0
     try:
         db = await mongo.database()
         for shape in shapes:
             upgraded, failed = await migrate_shape(db, shape, apply=apply, batch=batch)
+            mongo.save()  # the development database's file: a no-op on MongoDB
             print("\n".join(report(shape, upgraded, failed, apply=apply)))
             failures += len(failed)
     except Exception as exc:

@@ -2,12 +2,14 @@
 bounded batches, idempotent and resumable, never undoing a write the API made meanwhile, and
 never printing the connection string."""
 
+import asyncio
 import os
 import subprocess
 import sys
 
 import pytest
 
+from backend.embedded import EmbeddedDatabase
 from backend.server import SHAPES
 from backend.shapes import VERSION_FIELD
 from harness import ROOT
@@ -182,3 +184,52 @@ def test_make_migrate_dry_runs_then_applies_and_never_prints_the_url(app, client
     assert earlier_shapes(app, client) == 0
     for output in (dry.stdout, dry.stderr, applied.stdout, applied.stderr):
         assert mongod.password not in output
+
+
+@pytest.mark.slow
+def test_make_migrate_upgrades_the_development_database(tmp_path):
+    data_file = tmp_path / "embedded.json"
+
+    async def keep_samples():
+        with EmbeddedDatabase(data_file) as embedded:
+            for shape in SHAPES:
+                documents = [d for ds in samples(shape).values() for d in ds]
+                await embedded["app"][shape.collection].insert_many(documents)
+            embedded.save()
+
+    asyncio.run(keep_samples())
+    kept = data_file.read_bytes()
+
+    def make_migrate(*args):
+        return subprocess.run(
+            ["make", "-s", "migrate", f"EMBEDDED_DATA_FILE={data_file}", *args],
+            cwd=ROOT,
+            env={k: v for k, v in os.environ.items() if k not in ("MONGO_URL", "MONGODB_URI")},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    dry = make_migrate()
+    assert dry.returncode == 0, dry.stderr
+    assert f"the development database, {data_file}" in dry.stdout
+    assert data_file.read_bytes() == kept
+    applied = make_migrate("APPLY=1")
+    assert applied.returncode == 0, applied.stderr
+    assert "2 document(s) of shape 1 upgraded to 2" in applied.stdout
+
+    async def shapes_kept():
+        with EmbeddedDatabase(data_file) as embedded:
+            return {
+                document.get(VERSION_FIELD)
+                for shape in SHAPES
+                for document in await embedded["app"][shape.collection].find().to_list(None)
+            }
+
+    assert asyncio.run(shapes_kept()) == {shape.version for shape in SHAPES}
+
+
+def test_without_any_stored_database_it_says_there_is_nothing_to_migrate(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["migrate"])
+    assert migrate.main() == 2
+    assert "there is no stored data to migrate" in capsys.readouterr().err
