@@ -39,7 +39,6 @@ _DESCRIPTIONS = {
     400: "The request cannot be read: both Transfer-Encoding and Content-Length, or a body "
     "the JSON parser refuses (not UTF-8, nested too deep, a number over 4,300 digits)",
     404: "Not found: `detail` says what",
-    409: "The Idempotency-Key expired during its own request: retry it",
     412: "If-Match names a version that is no longer the current one: read it again and retry",
     413: f"The request body is over {MAX_BODY_BYTES // 1024} KiB",
     422: "Invalid input: `detail` lists each location at fault and why. An Idempotency-Key "
