@@ -2,14 +2,14 @@
 handlers, and the errors the OpenAPI document declares, for every route however it was added."""
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import iter_route_contexts
+from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match
@@ -73,6 +73,19 @@ def operations(openapi: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, An
         for method, operation in item.items():
             if method in OPERATIONS:
                 yield path, method, operation
+
+
+def route_operations(
+    openapi: dict[str, Any], routes: Sequence[BaseRoute]
+) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """Each operation of the document made from `routes` with the route that serves it, as
+    (route, operation), however the route was added."""
+    for route in iter_route_contexts(routes):
+        if isinstance(route.original_route, APIRoute) and route.include_in_schema:
+            item = openapi.get("paths", {}).get(route.path_format, {})
+            for method in sorted(route.methods):
+                if (operation := item.get(method.lower())) is not None:
+                    yield route, operation
 
 
 def declare_errors(openapi: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ from backend.db import Mongo
 from backend.errors import add_exception_handlers, declare_errors
 from backend.log import configure_logging, logger
 from backend.middleware import BrowserCORSMiddleware, RequestContextMiddleware
+from backend.operation_ids import name_operations, operation_id
 from backend.routes import health, items, root, status
 from backend.settings import Settings, get_settings
 
@@ -62,17 +63,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/api/openapi.json",
         # Its redirect builds Location from the Host header; a path is served as documented.
         redirect_slashes=False,
+        # Ids a client generated from the document reads well: createItem, not
+        # create_item_api_items_post.
+        generate_unique_id_function=operation_id,
     )
     app.state.mongo = Mongo(settings, INDEXES)
     add_exception_handlers(app)
 
+    completed: list[dict[str, Any]] = []
+
     def openapi() -> dict[str, Any]:
-        # The document says what the app does, for every route however it was added.
-        if app.openapi_schema is None:
-            document = FastAPI.openapi(app)
+        # The document says what the app does, for every route however it was added. FastAPI
+        # makes it again once routes were added since; each new one is completed once.
+        document = FastAPI.openapi(app)
+        if not completed or completed[0] is not document:
+            name_operations(document, app.routes)
             declare_errors(document)
             document_security(document)
-        return app.openapi_schema
+            completed[:] = [document]
+        return document
 
     app.openapi = openapi  # type: ignore[method-assign]
 
