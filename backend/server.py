@@ -79,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if not completed or completed[0] is not document:
             name_operations(document, app.routes)
             declare_errors(document)
-            document_security(document)
+            document_security(document, settings)
             completed[:] = [document]
         return document
 
