@@ -41,6 +41,8 @@ _DESCRIPTIONS = {
     404: "Not found: `detail` says what",
     412: "If-Match names a version that is no longer the current one: read it again and retry",
     413: f"The request body is over {MAX_BODY_BYTES // 1024} KiB",
+    415: "The body's media type (its Content-Type, or none) is not one this operation takes: "
+    "`Accept` lists those it does, `Accept-Patch` on a PATCH",
     422: "Invalid input: `detail` lists each location at fault and why. An Idempotency-Key "
     "reused with a different body is a 422 whose `detail` is a message",
     500: "A bug: `detail` holds the request id to find it in the server log",
@@ -77,15 +79,15 @@ def operations(openapi: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, An
 
 def route_operations(
     openapi: dict[str, Any], routes: Sequence[BaseRoute]
-) -> Iterator[tuple[Any, dict[str, Any]]]:
+) -> Iterator[tuple[Any, str, dict[str, Any]]]:
     """Each operation of the document made from `routes` with the route that serves it, as
-    (route, operation), however the route was added."""
+    (route, method, operation), however the route was added."""
     for route in iter_route_contexts(routes):
         if isinstance(route.original_route, APIRoute) and route.include_in_schema:
             item = openapi.get("paths", {}).get(route.path_format, {})
             for method in sorted(route.methods):
                 if (operation := item.get(method.lower())) is not None:
-                    yield route, operation
+                    yield route, method.lower(), operation
 
 
 def declare_errors(openapi: dict[str, Any]) -> None:

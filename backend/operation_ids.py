@@ -23,7 +23,7 @@ def name_operations(openapi: dict[str, Any], routes: Sequence[BaseRoute]) -> Non
     operation's tag in front, then, if still shared, a number after."""
     named = [
         (route, operation)
-        for route, operation in route_operations(openapi, routes)
+        for route, _, operation in route_operations(openapi, routes)
         if route.operation_id is None
     ]
     for route, operation in named:

@@ -14,6 +14,7 @@ from backend.auth import RequireAPIKey, document_security, log_write_access
 from backend.db import Mongo
 from backend.errors import add_exception_handlers, declare_errors
 from backend.log import configure_logging, logger
+from backend.media_types import RequireMediaType, declare_media_types
 from backend.middleware import BrowserCORSMiddleware, RequestContextMiddleware
 from backend.operation_ids import name_operations, operation_id
 from backend.routes import health, items, root, status
@@ -78,14 +79,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         document = FastAPI.openapi(app)
         if not completed or completed[0] is not document:
             name_operations(document, app.routes)
-            declare_errors(document)
+            declare_media_types(document, app.routes)  # before declare_errors, which adds
+            declare_errors(document)  # each error's body, the 415's too
             document_security(document, settings)
             completed[:] = [document]
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
 
-    # Innermost: its 401 and 403 get CORS headers, the request id and the access line.
+    # Innermost, after the key check (a write without the key is a 401 whatever its body):
+    # a body of a type its route does not take is a 415 before it is read.
+    app.add_middleware(RequireMediaType)
+    # Its 401 and 403 get CORS headers, the request id and the access line.
     app.add_middleware(RequireAPIKey, settings=settings)
     any_origin = "*" in settings.cors_origins
     app.add_middleware(

@@ -143,6 +143,30 @@ def answer_fits_the_request(case, response) -> bool:
     return False
 
 
+@schemathesis.check
+def refuses_media_types_it_does_not_take(ctx, response, case) -> bool | None:
+    """A body in a media type the operation does not declare (Schemathesis sends text/plain and
+    a malformed multipart to each) is a 415 whose Accept, or Accept-Patch on a PATCH, lists the
+    declared ones. A refused key comes first, whatever the body."""
+    takes = list(case.operation.definition.raw.get("requestBody", {}).get("content", {}))
+    sent = response.request.headers.get("Content-Type", "").partition(";")[0].strip().lower()
+    if (
+        not takes
+        or not response.request.body
+        or sent in takes
+        or response.status_code in (401, 403)
+    ):
+        return None
+    header = "Accept-Patch" if case.method.upper() == "PATCH" else "Accept"
+    listed = response.headers.get(header.lower())  # lower-case names, each a list of values
+    if response.status_code != 415 or listed != [", ".join(takes)]:
+        raise AssertionError(
+            f"A body sent as {sent or 'nothing'} got {response.status_code} with "
+            f"{header}: {listed}, not 415 listing {takes}"
+        )
+    return None
+
+
 def fuzz(
     app, *, tag: str | None = None, examples: int = EXAMPLES
 ) -> tuple[list[str], dict[str, set[int]], set[int]]:
@@ -193,13 +217,16 @@ def fuzz(
     return failures, statuses, admitted
 
 
-def operations(app, *, tag: str | None = None) -> set[str]:
-    """Every operation in the app's OpenAPI document, as Schemathesis labels them."""
+def operations(app, *, tag: str | None = None, with_body: bool = False) -> set[str]:
+    """Every operation in the app's OpenAPI document (those tagged `tag`; those that take a
+    body), as Schemathesis labels them."""
     return {
         f"{method.upper()} {path}"
         for path, item in app.openapi()["paths"].items()
         for method, operation in item.items()
-        if method in HTTP_METHODS and (tag is None or tag in operation.get("tags", []))
+        if method in HTTP_METHODS
+        and (tag is None or tag in operation.get("tags", []))
+        and (not with_body or "requestBody" in operation)
     }
 
 
@@ -207,6 +234,9 @@ def test_the_api_keeps_its_openapi_document(app):
     failures, statuses, _ = fuzz(app)
     assert failures == []
     assert operations(app) - set(statuses) == set()  # each was sent requests and answered
+    taking_a_body = operations(app, with_body=True)
+    assert taking_a_body  # and each that takes a body refused one it does not take
+    assert {operation for operation in taking_a_body if 415 not in statuses[operation]} == set()
 
 
 # Routes nobody has written yet, registered the plain FastAPI way.
