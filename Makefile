@@ -6,6 +6,10 @@ VERCEL_VERSION := 59.25.4
 PYTHON ?= $(shell command -v python3.12 || echo python3)
 VENV := .venv/.installed
 VERCEL_CLI := .tools/vercel-$(VERCEL_VERSION)
+# README's TypeScript client command, and the compiler its test checks the output with.
+OPENAPI_TYPESCRIPT_VERSION := 7.13.0
+TYPESCRIPT_VERSION := 5.9.3
+TYPESCRIPT_TOOLS := .tools/openapi-typescript-$(OPENAPI_TYPESCRIPT_VERSION)
 
 .PHONY: dev smoke test test-fast lint format bench loadtest clean
 
@@ -22,6 +26,12 @@ $(VERCEL_CLI):
 	npm install --prefix .tools --no-audit --no-fund --loglevel=error vercel@$(VERCEL_VERSION)
 	touch $@
 
+$(TYPESCRIPT_TOOLS):
+	@command -v npm >/dev/null || { echo "npm is required for openapi-typescript: install Node.js 20+ (https://nodejs.org)"; exit 1; }
+	npm install --prefix .tools --no-audit --no-fund --loglevel=error \
+		openapi-typescript@$(OPENAPI_TYPESCRIPT_VERSION) typescript@$(TYPESCRIPT_VERSION)
+	touch $@
+
 # The page at / and the API under /api/, as a deployment serves them.
 dev: $(VENV)
 	.venv/bin/python -m harness.dev_server --reload --port $(PORT)
@@ -31,7 +41,7 @@ smoke: $(VENV)
 	.venv/bin/python -m scripts.smoke $(URL) $(if $(WRITE),--write)
 
 # The status page's browser tests need Chromium (apt-get install -y chromium); skipped without it.
-test: $(VENV) $(VERCEL_CLI)
+test: $(VENV) $(VERCEL_CLI) $(TYPESCRIPT_TOOLS)
 	.venv/bin/python -m pytest
 
 test-fast: $(VENV)
