@@ -31,11 +31,11 @@ def listing_header(method: str) -> str:
 
 
 class RequireMediaType:
-    """Pure ASGI, around the app's routes however they were added: a request with a body whose
-    Content-Type its route does not take is a 415 listing those it takes, before the body is
-    read. A body without a Content-Type is refused the same way: RFC 9110 (8.3) lets it be
-    taken for application/octet-stream, which no route takes. Parameters (`; charset=utf-8`)
-    are ignored."""
+    """Pure ASGI, around the app's routes however they were added: a request whose Content-Type
+    its route does not take is a 415 listing those it takes, before the body is read. A body
+    without a Content-Type is refused the same way: RFC 9110 (8.3) lets it be taken for
+    application/octet-stream, which no route takes. A request with neither passes (the route
+    says whether it needs a body); parameters (`; charset=utf-8`) are ignored."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -56,9 +56,10 @@ class RequireMediaType:
 
 
 def _body_media_type(scope: Scope) -> str | None:
-    """The request body's media type, lower-cased and without parameters ("" when it has no
-    Content-Type); None when the request has no body."""
-    media_type, has_body = "", False
+    """The media type the request's Content-Type names, lower-cased and without parameters; ""
+    for a body without one; None for neither. A Content-Type counts even where the length is
+    not said (HTTP/2 need not): it announces a body."""
+    media_type, has_body = None, False
     for name, value in scope["headers"]:
         if name == b"content-type":
             media_type = value.decode("latin-1").partition(";")[0].strip().lower()
@@ -66,7 +67,7 @@ def _body_media_type(scope: Scope) -> str | None:
             has_body = not value.isdigit() or int(value) > 0
         elif name == b"transfer-encoding":
             has_body = True
-    return media_type if has_body else None
+    return "" if media_type is None and has_body else media_type
 
 
 def declare_media_types(openapi: dict[str, Any], routes: Sequence[BaseRoute]) -> None:

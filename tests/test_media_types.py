@@ -2,6 +2,7 @@
 takes (Accept-Patch on a PATCH, Accept otherwise) and nothing is stored; for every route however
 it was added, and declared in the OpenAPI document."""
 
+import asyncio
 import json
 from typing import Annotated
 
@@ -178,3 +179,35 @@ def test_the_document_lists_the_types_each_body_takes_and_the_415(added):
                 "$ref": "#/components/schemas/ErrorMessage"
             }
     assert json.dumps(document).count('"415"') == len(takes)
+
+
+def test_a_content_type_announces_a_body_even_with_no_length_said(app):
+    """HTTP/2 need not send Content-Length: the type alone is judged."""
+    scope = {
+        "type": "http",
+        "http_version": "2",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/items",
+        "raw_path": b"/api/items",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"test"), (b"content-type", b"text/plain")],
+        "server": ("test", 80),
+        "client": ("127.0.0.1", 1),
+    }
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b'{"title": "x"}', "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 415
+
+
+def test_a_type_it_does_not_take_is_415_even_with_an_empty_body(client):
+    response = send(client, "POST", "/api/items", "text/plain", b"")
+    assert response.status_code == 415
