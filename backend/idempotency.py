@@ -4,8 +4,8 @@ whatever became of the object since; the same key with another body is a 422. Ke
 after a day.
 
 A route opts in by declaring `idempotency_key: IdempotencyKey = None` and storing through
-`create_once`. Why every interleaving of retries and failures ends well, and the one window
-left: docs/reliability.md#idempotent-creates.
+`create_once`. Why every interleaving of retries and failures ends well, and the two narrow
+windows left: docs/reliability.md#idempotent-creates.
 """
 
 import contextlib

@@ -16,7 +16,7 @@ JSON = "application/json"
 def accepted(route: Any) -> tuple[str, ...]:
     """The body media types `route` takes: its body's (`Body(media_type=...)`, application/json
     unless said), and application/json beside one built on JSON (`+json`: a merge patch is a
-    JSON object too). None when it takes no body."""
+    JSON object too). Empty when it takes no body."""
     body = getattr(route, "body_field", None)
     if body is None:
         return ()
@@ -80,5 +80,6 @@ def declare_media_types(openapi: dict[str, Any], routes: Sequence[BaseRoute]) ->
             continue
         schema = next(iter(content.values()))
         operation["requestBody"]["content"] = {media_type: schema for media_type in takes}
-        header = {"description": f"`{', '.join(takes)}`", "schema": {"type": "string"}}
+        listed = f"The media types it takes: `{', '.join(takes)}`"
+        header = {"description": listed, "schema": {"type": "string"}}
         operation.setdefault("responses", {})["415"] = {"headers": {listing_header(method): header}}
