@@ -1,4 +1,6 @@
-"""The API keeps its OpenAPI document under Schemathesis: every operation, every check.
+"""The API keeps its OpenAPI document under Schemathesis: every operation, every check, with
+API_KEY set and with writes open (the document says which), and a check of our own: a body in a
+media type an operation does not declare is a 415 naming those it does.
 
 `python -m pytest tests/test_fuzz.py` runs it alone. The run is deterministic (a fixed seed and
 derandomized generation), so a failure reproduces on every machine.
