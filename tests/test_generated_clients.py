@@ -66,8 +66,14 @@ def python_client(server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         del sys.modules[name]
 
 
-def test_the_generated_python_client_runs_the_items_lifecycle(python_client, server):
-    client = python_client.AuthenticatedClient(base_url=server, token=TEST_API_KEY)
+@pytest.fixture
+def client(python_client, server):
+    """The generated client, with the key: its connections closed after the test."""
+    with python_client.AuthenticatedClient(base_url=server, token=TEST_API_KEY) as client:
+        yield client
+
+
+def test_the_generated_python_client_runs_the_items_lifecycle(python_client, client):
     items = importlib.import_module(f"{PACKAGE}.api.items")
     models = importlib.import_module(f"{PACKAGE}.models")
     for name in ("create_item", "list_items", "read_item", "update_item", "delete_item"):
