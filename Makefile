@@ -7,6 +7,10 @@ VERCEL_VERSION := 59.25.4
 PYTHON ?= $(shell command -v python3.12 || echo python3)
 VENV := .venv/.installed
 VERCEL_CLI := .tools/vercel-$(VERCEL_VERSION)
+# README's TypeScript client command, and the compiler its test checks the output with.
+OPENAPI_TYPESCRIPT_VERSION := 7.13.0
+TYPESCRIPT_VERSION := 5.9.3
+TYPESCRIPT_TOOLS := .tools/openapi-typescript-$(OPENAPI_TYPESCRIPT_VERSION)
 
 .PHONY: dev smoke migrate test test-fast lint format bench loadtest clean
 
@@ -21,6 +25,12 @@ $(VENV): requirements.txt requirements-dev.txt
 $(VERCEL_CLI):
 	@command -v npm >/dev/null || { echo "npm is required for the Vercel CLI: install Node.js 20+ (https://nodejs.org)"; exit 1; }
 	npm install --prefix .tools --no-audit --no-fund --loglevel=error vercel@$(VERCEL_VERSION)
+	touch $@
+
+$(TYPESCRIPT_TOOLS):
+	@command -v npm >/dev/null || { echo "npm is required for openapi-typescript: install Node.js 20+ (https://nodejs.org)"; exit 1; }
+	npm install --prefix .tools --no-audit --no-fund --loglevel=error \
+		openapi-typescript@$(OPENAPI_TYPESCRIPT_VERSION) typescript@$(TYPESCRIPT_VERSION)
 	touch $@
 
 # The page at / and the API under /api/, as a deployment serves them. Without MONGO_URL, on the
@@ -41,7 +51,7 @@ migrate: $(VENV)
 	EMBEDDED_DATA_FILE=$(EMBEDDED_DATA_FILE) .venv/bin/python -m scripts.migrate $(if $(APPLY),--apply)
 
 # The status page's browser tests need Chromium (apt-get install -y chromium); skipped without it.
-test: $(VENV) $(VERCEL_CLI)
+test: $(VENV) $(VERCEL_CLI) $(TYPESCRIPT_TOOLS)
 	.venv/bin/python -m pytest
 
 test-fast: $(VENV)

@@ -89,20 +89,29 @@ def log_write_access(settings: Settings) -> None:
         )
 
 
-def document_security(openapi: dict[str, Any]) -> None:
+def write_security(settings: Settings) -> list[dict[str, list[str]]]:
+    """A write operation's `security`, as this server enforces it: the bearer scheme, required
+    with API_KEY set or on a deployment (which refuses writes without it), optional where
+    writes are open (`{}` is "no credentials")."""
+    scheme: dict[str, list[str]] = {SECURITY_SCHEME: []}
+    return [scheme] if settings.api_key is not None or settings.vercel else [{}, scheme]
+
+
+def document_security(openapi: dict[str, Any], settings: Settings) -> None:
     """Declare the bearer scheme, and its 401 and 403, on every write operation of `openapi`
     (edited in place), whichever way its route was added."""
     components = openapi.setdefault("components", {})
     components.setdefault("securitySchemes", {})[SECURITY_SCHEME] = {
         "type": "http",
         "scheme": "bearer",
-        "description": "The server's API_KEY: every write needs it, reads do not.",
+        "description": "The server's API_KEY. Where it is set every write needs it, and a "
+        "deployment refuses writes until it is; reads never need it.",
     }
     schemas = components.setdefault("schemas", {})
     schemas.setdefault("ErrorMessage", ErrorMessage.model_json_schema())
     for path, method, operation in operations(openapi):
         if is_write(method, path):
-            operation["security"] = [{SECURITY_SCHEME: []}]
+            operation["security"] = write_security(settings)
             operation.setdefault("responses", {}).update(_refusals())
 
 

@@ -2,14 +2,14 @@
 handlers, and the errors the OpenAPI document declares, for every route however it was added."""
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import iter_route_contexts
+from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match
@@ -39,9 +39,10 @@ _DESCRIPTIONS = {
     400: "The request cannot be read: both Transfer-Encoding and Content-Length, or a body "
     "the JSON parser refuses (not UTF-8, nested too deep, a number over 4,300 digits)",
     404: "Not found: `detail` says what",
-    409: "The Idempotency-Key expired during its own request: retry it",
     412: "If-Match names a version that is no longer the current one: read it again and retry",
     413: f"The request body is over {MAX_BODY_BYTES // 1024} KiB",
+    415: "The body's media type (its Content-Type, or none) is not one this operation takes: "
+    "`Accept` lists those it does, `Accept-Patch` on a PATCH",
     422: "Invalid input: `detail` lists each location at fault and why. An Idempotency-Key "
     "reused with a different body is a 422 whose `detail` is a message",
     500: "A bug: `detail` holds the request id to find it in the server log",
@@ -74,6 +75,19 @@ def operations(openapi: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, An
         for method, operation in item.items():
             if method in OPERATIONS:
                 yield path, method, operation
+
+
+def route_operations(
+    openapi: dict[str, Any], routes: Sequence[BaseRoute]
+) -> Iterator[tuple[Any, str, dict[str, Any]]]:
+    """Each operation of the document made from `routes` with the route that serves it, as
+    (route, method, operation), however the route was added."""
+    for route in iter_route_contexts(routes):
+        if isinstance(route.original_route, APIRoute) and route.include_in_schema:
+            item = openapi.get("paths", {}).get(route.path_format, {})
+            for method in sorted(route.methods):
+                if (operation := item.get(method.lower())) is not None:
+                    yield route, method.lower(), operation
 
 
 def declare_errors(openapi: dict[str, Any]) -> None:

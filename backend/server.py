@@ -16,7 +16,9 @@ from backend.embedded import START_EMPTY, SaveEmbeddedData
 from backend.errors import add_exception_handlers, declare_errors
 from backend.exceptions import DatabaseUnavailable
 from backend.log import configure_logging, logger
+from backend.media_types import RequireMediaType, declare_media_types
 from backend.middleware import BrowserCORSMiddleware, RequestContextMiddleware
+from backend.operation_ids import name_operations, operation_id
 from backend.routes import health, items, root, status
 from backend.settings import Settings, get_settings
 
@@ -85,23 +87,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/api/openapi.json",
         # Its redirect builds Location from the Host header; a path is served as documented.
         redirect_slashes=False,
+        # Ids a client generated from the document reads well: createItem, not
+        # create_item_api_items_post.
+        generate_unique_id_function=operation_id,
     )
     app.state.mongo = Mongo(settings, INDEXES)
     add_exception_handlers(app)
 
+    completed: list[dict[str, Any]] = []
+
     def openapi() -> dict[str, Any]:
-        # The document says what the app does, for every route however it was added.
-        if app.openapi_schema is None:
-            document = FastAPI.openapi(app)
-            declare_errors(document)
-            document_security(document)
-        return app.openapi_schema
+        # The document says what the app does, for every route however it was added. FastAPI
+        # makes it again once routes were added since; each new one is completed once.
+        document = FastAPI.openapi(app)
+        if not completed or completed[0] is not document:
+            name_operations(document, app.routes)
+            declare_media_types(document, app.routes)  # before declare_errors, which adds
+            declare_errors(document)  # each error's body, the 415's too
+            document_security(document, settings)
+            completed[:] = [document]
+        return document
 
     app.openapi = openapi  # type: ignore[method-assign]
 
     if settings.database_mode == "embedded" and settings.embedded_data_file is not None:
         # Innermost: saved before the response starts; a failed save is the JSON 500.
         app.add_middleware(SaveEmbeddedData, save=app.state.mongo.save)
+    # After the key check (a write without the key is a 401 whatever its body):
+    # a body of a type its route does not take is a 415 before it is read.
+    app.add_middleware(RequireMediaType)
     # Its 401 and 403 get CORS headers, the request id and the access line.
     app.add_middleware(RequireAPIKey, settings=settings)
     any_origin = "*" in settings.cors_origins

@@ -21,7 +21,7 @@ NEW_KEY_COMMAND = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 DatabaseMode = Literal["embedded", "unconfigured", "mongodb"]
 
 # A request runs at most this many database operations one after another: index creation on a
-# new client, then a keyed create's three (claim the key, read the winner's claim, insert).
+# new client, then a keyed create's three (claim the key, insert, mark the key done).
 SEQUENTIAL_DATABASE_OPERATIONS = 4
 # So that many of them, each bounded by MONGO_TIMEOUT_MS, end within vercel.json's maxDuration
 # (a test holds the product under it).

@@ -307,9 +307,32 @@ def test_the_document_declares_the_bearer_scheme(client):
     assert schemes["APIKey"]["scheme"] == "bearer"
 
 
-def test_a_write_operation_needs_the_scheme_and_declares_401_and_403(client):
+REQUIRED, OPTIONAL = [{"APIKey": []}], [{}, {"APIKey": []}]
+MODES = {
+    "keyed": ({"api_key": KEY}, REQUIRED),
+    "deployment-without-a-key": ({"vercel": True}, REQUIRED),
+    "deployment-with-a-key": ({"vercel": True, "api_key": KEY}, REQUIRED),
+    "open": ({}, OPTIONAL),
+}
+
+
+@pytest.mark.parametrize(("settings", "security"), MODES.values(), ids=MODES.keys())
+def test_the_document_says_whether_writes_need_the_scheme_as_the_server_does(
+    make_client, settings, security
+):
+    client = make_client(**settings)
+    operations = [
+        operation
+        for item in client.get("/api/openapi.json").json()["paths"].values()
+        for method, operation in item.items()
+        if method in ("post", "put", "patch", "delete")
+    ]
+    assert operations
+    assert all(operation["security"] == security for operation in operations)
+
+
+def test_a_write_operation_declares_401_and_403(client):
     operation = client.get("/api/openapi.json").json()["paths"]["/api/status"]["post"]
-    assert operation["security"] == [{"APIKey": []}]
     for status in ("401", "403"):
         content = operation["responses"][status]["content"]
         assert content["application/json"]["schema"] == {
@@ -330,20 +353,20 @@ def test_routes_added_after_create_app_are_documented_too(app_with_user_routes):
     with TestClient(app_with_user_routes()) as client:
         paths = client.get("/api/openapi.json").json()["paths"]
     for method, path in [("post", "/api/things"), ("delete", "/api/things/{name}")]:
-        assert paths[path][method]["security"] == [{"APIKey": []}]
+        assert paths[path][method]["security"] == OPTIONAL
         assert {"401", "403"} <= set(paths[path][method]["responses"])
     assert "security" not in paths["/api/things"]["get"]
 
 
-def test_document_security_reads_the_writes_from_the_document_itself():
+def test_document_security_reads_the_writes_from_the_document_itself(make_settings):
     document = {
         "paths": {
             "/api/a": {"patch": {}, "options": {}, "parameters": [{"name": "x"}]},
             "/elsewhere": {"post": {"responses": {}}},
         }
     }
-    document_security(document)
-    assert document["paths"]["/api/a"]["patch"]["security"] == [{"APIKey": []}]
+    document_security(document, make_settings(api_key=KEY))
+    assert document["paths"]["/api/a"]["patch"]["security"] == REQUIRED
     assert document["paths"]["/api/a"]["options"] == {}
     assert document["paths"]["/api/a"]["parameters"] == [{"name": "x"}]
     assert document["paths"]["/elsewhere"]["post"] == {"responses": {}}

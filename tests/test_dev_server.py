@@ -58,12 +58,12 @@ def test_oversized_body_is_413_json(server):
     assert "detail" in response.json()
 
 
-def raw_post(server, framing, body):
+def raw_post(server, framing, body, content_type="application/json"):
     """POST `body` to /api/status with these framing headers, as bytes on a socket (httpx never
     sends Transfer-Encoding and Content-Length together); the status and body of the answer."""
     host, port = server.removeprefix("http://").split(":")
     head = (
-        "POST /api/status HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        f"POST /api/status HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\n"
         f"Connection: close\r\n{framing}\r\n"
     )
     answer = b""
@@ -114,6 +114,30 @@ def test_a_small_chunked_body_is_served(server):
     assert status == 201
 
 
+def test_a_body_in_a_type_its_route_does_not_take_is_415_and_changes_nothing(server):
+    created = httpx.post(f"{server}/api/items", json={"title": "typed"})
+    url = f"{server}{created.headers['location']}"
+    json_patch = b'[{"op": "replace", "path": "/title", "value": "patched"}]'
+    for content_type, body in [
+        ("text/plain", b'{"title": "x"}'),
+        ("application/json-patch+json", json_patch),
+    ]:
+        response = httpx.patch(url, content=body, headers={"content-type": content_type})
+        assert response.status_code == 415
+        assert response.headers["accept-patch"] == "application/merge-patch+json, application/json"
+    assert httpx.get(url).json() == created.json()
+    name = f"plain-{uuid.uuid4()}"
+    body = json.dumps({"client_name": name}).encode()
+    response = httpx.post(
+        f"{server}/api/status", content=body, headers={"content-type": "text/plain"}
+    )
+    assert response.status_code == 415
+    assert response.headers["accept"] == "application/json"
+    status, _ = raw_post(server, "Transfer-Encoding: chunked\r\n", chunked(body), "text/plain")
+    assert status == 415
+    assert name not in stored_names(server)
+
+
 def test_head_answers_like_get_without_a_body(server):
     for path in ("/api/", "/api/health", "/api/status"):
         get, head = httpx.get(f"{server}{path}"), httpx.head(f"{server}{path}")
@@ -160,6 +184,20 @@ def test_the_items_lifecycle_over_http(items_server):
     assert httpx.delete(url, headers={"If-Match": etag}).status_code == 412
     assert httpx.delete(url, headers={"If-Match": changed.headers["etag"]}).status_code == 204
     assert httpx.get(url).status_code == 404
+
+
+def test_a_retried_create_leaves_its_deleted_item_deleted_over_http(items_server):
+    server = items_server
+    key = {"Idempotency-Key": f"resur-{uuid.uuid4()}"}
+    created = httpx.post(f"{server}/api/items", json={"title": "deleted for good"}, headers=key)
+    url = f"{server}{created.headers['location']}"
+    assert httpx.delete(url).status_code == 204
+    retried = httpx.post(f"{server}/api/items", json={"title": "deleted for good"}, headers=key)
+    assert retried.status_code == 201
+    assert retried.headers["idempotent-replayed"] == "true"
+    assert httpx.get(url).status_code == 404
+    listed = httpx.get(f"{server}/api/items?limit=1000").json()
+    assert created.json()["id"] not in [item["id"] for item in listed]
 
 
 def test_of_16_concurrent_conditional_patches_over_http_exactly_one_succeeds(items_server):

@@ -1,4 +1,6 @@
-"""The API keeps its OpenAPI document under Schemathesis: every operation, every check.
+"""The API keeps its OpenAPI document under Schemathesis: every operation, every check, with
+API_KEY set and with writes open (the document says which), and a check of our own: a body in a
+media type an operation does not declare is a 415 naming those it does.
 
 `python -m pytest tests/test_fuzz.py` runs it alone. The run is deterministic (a fixed seed and
 derandomized generation), so a failure reproduces on every machine.
@@ -37,8 +39,6 @@ EXAMPLES = 100
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 CONFIG = {
     "seed": 10,
-    # Writes are sent with the key; `ignored_auth` checks each write is refused without it.
-    "auth": {"openapi": {SECURITY_SCHEME: {"bearer": TEST_API_KEY}}},
     "continue-on-failure": True,
     "generation": {"mode": "all", "deterministic": True},
     "checks": {
@@ -55,11 +55,18 @@ CONFIG = {
 STATUS_CHECKS = {"positive_data_acceptance", "negative_data_rejection"}
 
 
-@pytest.fixture
-def app(monkeypatch):
+# The document says what the server enforces in each: with API_KEY set (as a deployment has it)
+# writes need the bearer scheme, sent here, and `ignored_auth` checks each write is refused
+# without it; where writes are open (`make dev` without API_KEY) the scheme is optional, and
+# Schemathesis runs as a newcomer would, with no credentials.
+MODES = {"keyed": TEST_API_KEY, "open": None}
+
+
+@pytest.fixture(params=MODES.keys())
+def app(request, monkeypatch):
     """The app as served: backend/server.py run again, so a router a user appends to its `app`
-    is fuzzed too; on a fresh embedded database, with API_KEY set as a deployment has it."""
-    settings = Settings(_env_file=None, api_key=TEST_API_KEY)
+    is fuzzed too; on a fresh embedded database, in each mode of MODES."""
+    settings = Settings(_env_file=None, api_key=MODES[request.param])
     monkeypatch.setattr(backend.settings, "get_settings", lambda: settings)
     yield importlib.reload(backend.server).app
     monkeypatch.undo()
@@ -138,13 +145,39 @@ def answer_fits_the_request(case, response) -> bool:
     return False
 
 
+@schemathesis.check
+def refuses_media_types_it_does_not_take(ctx, response, case) -> bool | None:
+    """A body in a media type the operation does not declare (Schemathesis sends text/plain and
+    a malformed multipart to each) is a 415 whose Accept, or Accept-Patch on a PATCH, lists the
+    declared ones. A refused key comes first, whatever the body."""
+    takes = list(case.operation.definition.raw.get("requestBody", {}).get("content", {}))
+    sent = response.request.headers.get("Content-Type", "").partition(";")[0].strip().lower()
+    if (
+        not takes
+        or not response.request.body
+        or sent in takes
+        or response.status_code in (401, 403)
+    ):
+        return None
+    header = "Accept-Patch" if case.method.upper() == "PATCH" else "Accept"
+    listed = response.headers.get(header.lower())  # lower-case names, each a list of values
+    if response.status_code != 415 or listed != [", ".join(takes)]:
+        raise AssertionError(
+            f"A body sent as {sent or 'nothing'} got {response.status_code} with "
+            f"{header}: {listed}, not 415 listing {takes}"
+        )
+    return None
+
+
 def fuzz(
     app, *, tag: str | None = None, examples: int = EXAMPLES
 ) -> tuple[list[str], dict[str, set[int]], set[int]]:
     """Run every check on every operation (those tagged `tag`, when given): the failures, the
     statuses each operation answered, and those `answer_fits_the_request` admitted."""
     generation = {**CONFIG["generation"], "max-examples": examples}
-    config = SchemathesisConfig.from_dict({**CONFIG, "generation": generation})
+    key = app.state.mongo.settings.api_key
+    auth = {"openapi": {SECURITY_SCHEME: {"bearer": key.get_secret_value()}}} if key else {}
+    config = SchemathesisConfig.from_dict({**CONFIG, "generation": generation, "auth": auth})
     schema = schemathesis.openapi.from_asgi(
         "/api/openapi.json", unique_idempotency_keys(app), config=config
     )
@@ -186,13 +219,16 @@ def fuzz(
     return failures, statuses, admitted
 
 
-def operations(app, *, tag: str | None = None) -> set[str]:
-    """Every operation in the app's OpenAPI document, as Schemathesis labels them."""
+def operations(app, *, tag: str | None = None, with_body: bool = False) -> set[str]:
+    """Every operation in the app's OpenAPI document (those tagged `tag`; those that take a
+    body), as Schemathesis labels them."""
     return {
         f"{method.upper()} {path}"
         for path, item in app.openapi()["paths"].items()
         for method, operation in item.items()
-        if method in HTTP_METHODS and (tag is None or tag in operation.get("tags", []))
+        if method in HTTP_METHODS
+        and (tag is None or tag in operation.get("tags", []))
+        and (not with_body or "requestBody" in operation)
     }
 
 
@@ -200,6 +236,9 @@ def test_the_api_keeps_its_openapi_document(app):
     failures, statuses, _ = fuzz(app)
     assert failures == []
     assert operations(app) - set(statuses) == set()  # each was sent requests and answered
+    taking_a_body = operations(app, with_body=True)
+    assert taking_a_body  # and each that takes a body refused one it does not take
+    assert {operation for operation in taking_a_body if 415 not in statuses[operation]} == set()
 
 
 # Routes nobody has written yet, registered the plain FastAPI way.
@@ -276,6 +315,7 @@ def throwaway_router() -> APIRouter:
     return router
 
 
+@pytest.mark.parametrize("app", ["keyed"], indirect=True)
 def test_routes_a_user_adds_are_fuzzed_with_every_check_and_no_false_failure(app):
     app.include_router(throwaway_router())
     failures, statuses, admitted = fuzz(app, tag=THROWAWAY, examples=50)

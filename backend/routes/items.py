@@ -34,7 +34,7 @@ BUSY = "The item changed {n} times while this request tried to change it: retry.
 MergePatch = Annotated[ItemUpdate, Body(media_type="application/merge-patch+json")]
 
 
-@router.post("", status_code=201, responses=error_responses(409, 422, 503))
+@router.post("", status_code=201, responses=error_responses(422, 503))
 async def create_item(
     body: ItemCreate,
     db: Db,

@@ -15,7 +15,7 @@ from backend.status_store import ORDER, SHAPE, STATUS_CHECKS
 router = APIRouter(prefix="/api/status", tags=["status"])
 
 
-@router.post("", status_code=201, responses=error_responses(409, 422, 503))
+@router.post("", status_code=201, responses=error_responses(422, 503))
 async def create_status_check(
     body: StatusCheckCreate,
     db: Db,
