@@ -4,7 +4,7 @@ what reads back, and that the OpenAPI document states each rule."""
 from datetime import UTC, date, datetime
 
 import pytest
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from backend.fields import Date, Integer, UniqueList
 from backend.models import Input, Stored
@@ -16,7 +16,7 @@ class Sent(Input):
     due: Date | None = None
     count: Integer(0, 9) = 0
     done: bool = False
-    labels: UniqueList(Text(5, trim=False), 3) = ()
+    labels: UniqueList(Text(5, trim=False), 3) = Field(default_factory=list)
 
 
 class Read(Stored):

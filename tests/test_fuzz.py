@@ -39,6 +39,8 @@ EXAMPLES = 100
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 CONFIG = {
     "seed": 10,
+    # A cache would replay earlier runs' failures first and write .schemathesis/ into the project.
+    "cache": {"enabled": False},
     "continue-on-failure": True,
     "generation": {"mode": "all", "deterministic": True},
     "checks": {
