@@ -2,12 +2,13 @@
 # are all it takes (Python 3.12, Node.js and npm on the machine).
 PORT ?= 8000
 URL ?= http://127.0.0.1:$(PORT)
+ISSUER_PORT ?= 8001
 VERCEL_VERSION := 59.25.4
 PYTHON ?= $(shell command -v python3.12 || echo python3)
 VENV := .venv/.installed
 VERCEL_CLI := .tools/vercel-$(VERCEL_VERSION)
 
-.PHONY: dev smoke test test-fast lint format bench loadtest clean
+.PHONY: dev issuer token smoke test test-fast lint format bench loadtest clean
 
 $(VENV): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 12) else \
@@ -25,6 +26,14 @@ $(VERCEL_CLI):
 # The page at / and the API under /api/, as a deployment serves them.
 dev: $(VENV)
 	.venv/bin/python -m harness.dev_server --reload --port $(PORT)
+
+# A test sign-in provider for `make dev` (README, Users): `make issuer` serves one on this machine,
+# `make token USER=alice` prints a token from it for alice (USER: your login name, else alice).
+issuer: $(VENV)
+	.venv/bin/python -m harness.issuer serve --port $(ISSUER_PORT)
+
+token: $(VENV)
+	@.venv/bin/python -m harness.issuer token $(or $(USER),alice) --port $(ISSUER_PORT)
 
 # The post-deploy checklist: `make smoke URL=https://...`; WRITE=1 also creates and reads back.
 smoke: $(VENV)

@@ -13,6 +13,7 @@ from backend import idempotency, items_store, status_store
 from backend.auth import RequireAPIKey, document_security, log_write_access
 from backend.db import Mongo
 from backend.errors import add_exception_handlers, declare_errors
+from backend.identity import document_users, log_identity, make_issuer
 from backend.log import configure_logging, logger
 from backend.middleware import BrowserCORSMiddleware, RequestContextMiddleware
 from backend.routes import health, items, root, status
@@ -45,6 +46,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     else:
         logger.info("Using the connection string in %s.", settings.mongo_url_variable)
     log_write_access(settings)
+    log_identity(settings)
     yield
     await mongo.close()
 
@@ -64,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redirect_slashes=False,
     )
     app.state.mongo = Mongo(settings, INDEXES)
+    app.state.issuer = make_issuer(settings)
     add_exception_handlers(app)
 
     def openapi() -> dict[str, Any]:
@@ -72,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             document = FastAPI.openapi(app)
             declare_errors(document)
             document_security(document)
+            document_users(document, app)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
