@@ -8,7 +8,7 @@ PYTHON ?= $(shell command -v python3.12 || echo python3)
 VENV := .venv/.installed
 VERCEL_CLI := .tools/vercel-$(VERCEL_VERSION)
 
-.PHONY: dev issuer token smoke test test-fast lint format bench loadtest clean
+.PHONY: dev issuer token smoke migrate test test-fast lint format bench loadtest clean
 
 $(VENV): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 12) else \
@@ -38,6 +38,11 @@ token: $(VENV)
 # The post-deploy checklist: `make smoke URL=https://...`; WRITE=1 also creates and reads back.
 smoke: $(VENV)
 	.venv/bin/python -m scripts.smoke $(URL) $(if $(WRITE),--write)
+
+# Upgrade every stored document to today's shape, in the database the settings name: a dry run;
+# `make migrate APPLY=1` writes.
+migrate: $(VENV)
+	.venv/bin/python -m scripts.migrate $(if $(APPLY),--apply)
 
 # The status page's browser tests need Chromium (apt-get install -y chromium); skipped without it.
 test: $(VENV) $(VERCEL_CLI)

@@ -159,7 +159,7 @@ def _pymongo_client(url: str, **options: Any) -> Any:
 _CLIENTS = {"motor": _motor_client, "pymongo": _pymongo_client}
 
 
-def _as_unavailable(exc: Exception, settings: Settings) -> DatabaseUnavailable | None:
+def as_unavailable(exc: Exception, settings: Settings) -> DatabaseUnavailable | None:
     """The 503 a driver failure deserves, or None when it is a bug that should stay a 500."""
     if isinstance(exc, DatabaseUnavailable):
         return exc
@@ -217,7 +217,7 @@ async def get_db(mongo: MongoDep) -> AsyncIterator["AsyncIOMotorDatabase"]:
     try:
         yield await mongo.database()
     except Exception as exc:
-        unavailable = _as_unavailable(exc, mongo.settings)
+        unavailable = as_unavailable(exc, mongo.settings)
         if unavailable is None:
             raise
         raise unavailable from None

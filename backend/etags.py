@@ -41,6 +41,14 @@ def none_match(header: str | None, document: dict[str, Any]) -> bool:
     return "*" not in tags and etag(document) not in (tag.removeprefix("W/") for tag in tags)
 
 
+def match(header: str | None, document: dict[str, Any]) -> bool:
+    """Whether If-Match lets a write go ahead on `document` (strong comparison): always when it
+    is absent or `*`."""
+    if header is None or "*" in _tags(header):
+        return True
+    return document["version"] in map(_version, _tags(header))
+
+
 def version_filter(header: str | None) -> dict[str, Any]:
     """The part of a write's filter that If-Match adds: the versions it names (strong
     comparison: a weak tag matches nothing), none when it is absent or `*`."""

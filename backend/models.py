@@ -2,19 +2,23 @@
 
 from typing import Any, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from backend.clock import Timestamp
+from backend.fields import Date, Integer, UniqueList
 from backend.text import Text
 
 
 class Input(BaseModel):
-    """A request body: exactly the fields declared, each of exactly its type."""
+    """A request body: exactly the fields declared, each of exactly its JSON type (the rule for
+    each type: backend/fields.py)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class Stored(BaseModel):
-    """A response body made from a stored document, whose `_id` is its `id`."""
+    """A response body made from a stored document, whose `_id` is its `id`. Fields the model
+    does not declare (`schema_version`, fields of other releases) are not shown."""
 
     id: str
 
@@ -23,33 +27,60 @@ class Stored(BaseModel):
         return cls.model_validate({**document, "id": document["_id"]})
 
 
+def _no_defaults(schema: dict[str, Any]) -> None:
+    # A field left out of a merge patch stays as it is: no field has a default to document.
+    for field in schema["properties"].values():
+        field.pop("default", None)
+
+
 class StatusCheckCreate(Input):
     client_name: Text(100)
 
 
 class StatusCheckPublic(Stored):
     client_name: str
-    timestamp: AwareDatetime
+    timestamp: Timestamp
+
+
+PRIORITY_MIN, PRIORITY_MAX, PRIORITY_DEFAULT = 0, 5, 2
+MAX_TAGS = 10
+Title, Description = Text(200), Text(2000)
+Priority = Integer(PRIORITY_MIN, PRIORITY_MAX)
+# A tag is compared as sent (the schema says uniqueItems), so it is taken as sent: untrimmed.
+Tags = UniqueList(Text(30, trim=False), MAX_TAGS)
+_PRIORITY = f"{PRIORITY_MIN} (lowest) to {PRIORITY_MAX}"
+_TAGS = f"At most {MAX_TAGS} tags, each of 1 to 30 characters, none twice"
 
 
 class ItemCreate(Input):
-    title: Text(200)
-    description: Text(2000) | None = None
+    title: Title
+    description: Description | None = None
+    due: Date | None = None
+    priority: Priority = Field(PRIORITY_DEFAULT, description=_PRIORITY)
+    tags: Tags = Field([], description=_TAGS)
 
 
 class ItemUpdate(Input):
-    """A JSON Merge Patch (RFC 7396): a field left out stays as it is; `description: null`
-    removes the description. A title cannot be removed: `title: null` is refused."""
+    """A JSON Merge Patch (RFC 7396): a field left out stays as it is; `null` removes
+    `description` or `due`. `title`, `priority` and `tags` cannot be removed: `null` is refused."""
 
-    title: Text(200) = Field(None, json_schema_extra=lambda schema: schema.pop("default"))
-    description: Text(2000) | None = None
+    model_config = ConfigDict(json_schema_extra=_no_defaults)
+
+    title: Title = None
+    description: Description | None = None
+    due: Date | None = None
+    priority: Priority = Field(None, description=_PRIORITY)
+    tags: Tags = Field(None, description=_TAGS)
 
 
 class ItemPublic(Stored):
     title: str
     description: str | None = None
-    created_at: AwareDatetime
-    updated_at: AwareDatetime
+    due: Date | None = None
+    priority: int
+    tags: list[str]
+    created_at: Timestamp
+    updated_at: Timestamp
     version: int = Field(description="1 when created, one more with every change: the ETag")
 
 

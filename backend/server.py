@@ -21,6 +21,8 @@ from backend.settings import Settings, get_settings
 
 # Every index a store declares: each client creates them all, once, on its first request.
 INDEXES = (*status_store.INDEXES, *items_store.INDEXES, *idempotency.INDEXES)
+# Every stored shape: what `make migrate` upgrades, and what tests/shapes/ keeps samples of.
+SHAPES = (status_store.SHAPE, items_store.SHAPE)
 
 
 @asynccontextmanager

@@ -1,7 +1,10 @@
 """The text rule for names and titles people type: `Text(100)` is a string of 1 to 100
 characters once trimmed, with no control or format characters (Unicode Cc and Cf: NUL, line
 breaks, bidi overrides, zero-width characters), which hide or reorder text in logs and on
-screens. Its OpenAPI schema is the pattern the server checks."""
+screens. Its OpenAPI schema is the pattern the server checks.
+
+`Text(30, trim=False)` refuses white space around the text instead of trimming it: for values
+compared as sent, such as the members of a list whose schema says `uniqueItems`."""
 
 import re
 from typing import Annotated, Any
@@ -25,11 +28,13 @@ _REFUSED = (
 )
 
 
-def text_pattern(max_length: int) -> str:
+def text_pattern(max_length: int, *, trim: bool = True) -> str:
     """1 to `max_length` characters once trimmed, none Cc or Cf. Written so that it also holds
-    for the untrimmed text, the one the OpenAPI document describes."""
+    for the untrimmed text, the one the OpenAPI document describes; without `trim`, no white
+    space may surround it."""
     inner = f"(?:[^{CONTROL_OR_FORMAT}]{{0,{max_length - 2}}}{_VISIBLE})?" if max_length > 1 else ""
-    return f"^[{WHITE_SPACE}]*{_VISIBLE}{inner}[{WHITE_SPACE}]*$"
+    space = f"[{WHITE_SPACE}]*" if trim else ""
+    return f"^{space}{_VISIBLE}{inner}{space}$"
 
 
 # Once trimmed (strip_whitespace removes all of WHITE_SPACE) and of the right length, the text
@@ -43,18 +48,29 @@ def _without_control_or_format(text: str) -> str:
     return text
 
 
-def Text(max_length: int) -> Any:  # used as a type, like pydantic's constr
+_SURROUNDED = re.compile(f"^[{WHITE_SPACE}]|[{WHITE_SPACE}]$")
+
+
+def _without_surrounding_space(text: str) -> str:
+    if _SURROUNDED.search(text):
+        raise ValueError("white space before or after the text is not accepted")
+    return text
+
+
+def Text(max_length: int, *, trim: bool = True) -> Any:  # used as a type, like pydantic's constr
     """The type of a field that holds text people type: `title: Text(200)`."""
+    length = "once trimmed" if trim else "with no white space around them"
     return Annotated[
         str,
-        StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length),
+        StringConstraints(strip_whitespace=trim, min_length=1, max_length=max_length),
         AfterValidator(_without_control_or_format),
+        *(() if trim else (AfterValidator(_without_surrounding_space),)),
         # minLength and maxLength would apply to the untrimmed text: the pattern says it all.
         WithJsonSchema(
             {
                 "type": "string",
-                "pattern": text_pattern(max_length),
-                "description": f"1 to {max_length} characters once trimmed, without control or "
+                "pattern": text_pattern(max_length, trim=trim),
+                "description": f"1 to {max_length} characters {length}, without control or "
                 "format characters (Unicode Cc, Cf)",
             }
         ),

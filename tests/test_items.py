@@ -7,13 +7,22 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
+from backend import routes
 from backend.clock import get_clock
 from backend.errors import MAX_BODY_BYTES
+from backend.items_store import SHAPE
+from backend.models import ItemPublic
+from backend.shapes import Shape
 from tests.conftest import ON_EVERY_DATABASE
 
 pytestmark = ON_EVERY_DATABASE
 MERGE_PATCH = {"content-type": "application/merge-patch+json"}
+
+
+def instant(timestamp):
+    return datetime.fromisoformat(timestamp)
 
 
 def create(client, title="first", **fields):
@@ -157,7 +166,8 @@ def test_patch_replaces_the_fields_sent_and_counts_the_version(client, item):
     assert body["title"] == "renamed"
     assert body["description"] == "about it"
     assert body["version"] == 2
-    assert body["updated_at"] >= body["created_at"] == item["created_at"]
+    assert instant(body["updated_at"]) >= instant(body["created_at"])
+    assert body["created_at"] == item["created_at"]
     assert response.headers["etag"] == '"2"'
     assert client.get(f"/api/items/{item['id']}").json() == body
 
@@ -262,3 +272,185 @@ def test_delete_with_a_stale_if_match_is_412_and_keeps_the_item(client, item):
 def test_delete_with_the_current_if_match_deletes(client, item):
     response = client.delete(f"/api/items/{item['id']}", headers={"If-Match": '"1"'})
     assert response.status_code == 204
+
+
+def test_typed_fields_read_back_exactly_as_sent(client):
+    sent = {"title": "t", "due": "2027-02-28", "priority": 5, "tags": ["home", "Home", "é"]}
+    body = create(client, **sent).json()
+    assert {name: body[name] for name in sent} == sent
+    assert client.get(f"/api/items/{body['id']}").json() == body
+
+
+def test_an_integer_written_with_a_zero_fraction_is_that_integer(client):
+    assert create(client, priority=3.0).json()["priority"] == 3
+
+
+def test_typed_fields_not_sent_take_their_defaults(client):
+    body = create(client).json()
+    assert (body["due"], body["priority"], body["tags"]) == (None, 2, [])
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"due": 0},
+        {"due": "0"},
+        {"due": "2026-13-01"},
+        {"due": "2026-02-29"},
+        {"due": "2026-03-01T00:00:00Z"},
+        {"due": "20260301"},
+        {"priority": 6},
+        {"priority": -1},
+        {"priority": 1.5},
+        {"priority": "1"},
+        {"priority": True},
+        {"priority": None},
+        {"tags": ["a", "a"]},
+        {"tags": [" a"]},
+        {"tags": [f"t{i}" for i in range(11)]},
+        {"tags": ["x" * 31]},
+        {"tags": [""]},
+        {"tags": "a"},
+        {"tags": None},
+    ],
+    ids=repr,
+)
+def test_typed_fields_refuse_what_is_not_their_json_type_or_rule(client, fields):
+    response = create(client, **fields)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][:2] == ["body", next(iter(fields))]
+    assert client.get("/api/items").json() == []
+
+
+def test_patch_changes_typed_fields_and_null_removes_due(client):
+    item = create(client, due="2027-01-01").json()
+    body = patch(client, item["id"], {"priority": 0, "tags": ["b", "a"]}).json()
+    assert (body["due"], body["priority"], body["tags"]) == ("2027-01-01", 0, ["b", "a"])
+    body = patch(client, item["id"], {"due": None}).json()
+    assert body["due"] is None
+    assert client.get(f"/api/items/{item['id']}").json() == body
+
+
+@pytest.mark.parametrize("body", [{"priority": None}, {"tags": None}, {"due": "0"}])
+def test_patch_refuses_removing_priority_or_tags_or_a_bad_due(client, item, body):
+    assert patch(client, item["id"], body).status_code == 422
+    assert client.get(f"/api/items/{item['id']}").json() == item
+
+
+def test_due_is_stored_as_a_date_the_database_compares_and_sorts(app, client):
+    for day in ("2027-03-01", "2026-12-31", "2027-01-15"):
+        create(client, day, due=day)
+    create(client, "no due")
+
+    async def due_after_new_year():
+        db = await app.state.mongo.database()
+        cursor = db.items.find({"due": {"$gte": datetime(2027, 1, 1, tzinfo=UTC)}}).sort("due", 1)
+        return [document["title"] for document in await cursor.to_list(None)]
+
+    assert client.portal.call(due_after_new_year) == ["2027-01-15", "2027-03-01"]
+
+
+def test_every_timestamp_has_milliseconds_even_when_they_are_zero(app, client):
+    moment = datetime(2026, 12, 6, 2, 51, 36, tzinfo=UTC)
+    app.dependency_overrides[get_clock] = lambda: lambda: moment
+    body = create(client).json()
+    assert body["created_at"] == body["updated_at"] == "2026-12-06T02:51:36.000Z"
+    status = client.post("/api/status", json={"client_name": "c"}).json()
+    assert status["timestamp"] == "2026-12-06T02:51:36.000Z"
+
+
+def store(app, client, collection, documents):
+    async def insert():
+        db = await app.state.mongo.database()
+        await db[collection].insert_many(documents)
+
+    client.portal.call(insert)
+
+
+def raw(app, client, item_id):
+    async def find():
+        db = await app.state.mongo.database()
+        return await db.items.find_one({"_id": item_id})
+
+    return client.portal.call(find)
+
+
+def first_shape_item():
+    return {
+        "_id": "old-1",
+        "title": "stored before due, priority and tags",
+        "created_at": datetime(2026, 11, 1, tzinfo=UTC),
+        "updated_at": datetime(2026, 11, 1, tzinfo=UTC),
+        "version": 4,
+    }
+
+
+def test_an_item_stored_in_the_first_shape_reads_with_the_new_fields_defaults(app, client):
+    store(app, client, "items", [first_shape_item()])
+    body = client.get("/api/items/old-1").json()
+    assert (body["title"], body["due"], body["priority"], body["tags"]) == (
+        "stored before due, priority and tags",
+        None,
+        2,
+        [],
+    )
+    assert body["version"] == 4
+    assert client.get("/api/items").json() == [body]
+
+
+def test_a_change_to_an_item_of_an_earlier_shape_stores_today_s_shape(app, client):
+    store(app, client, "items", [first_shape_item()])
+    response = patch(client, "old-1", {"priority": 4}, **{"If-Match": '"4"'})
+    assert response.status_code == 200
+    assert (response.json()["priority"], response.json()["version"]) == (4, 5)
+    stored = raw(app, client, "old-1")
+    assert (stored["schema_version"], stored["priority"], stored["tags"]) == (2, 4, [])
+
+
+def test_without_if_match_concurrent_patches_all_apply_one_after_another(app, client, item):
+    async def burst():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            return await asyncio.gather(
+                *(
+                    http.patch(f"/api/items/{item['id']}", json={"priority": i % 6})
+                    for i in range(8)
+                )
+            )
+
+    responses = client.portal.call(burst)
+    assert sorted(r.status_code for r in responses) == [200] * 8
+    assert sorted(r.json()["version"] for r in responses) == list(range(2, 10))
+    assert client.get(f"/api/items/{item['id']}").json()["version"] == 9
+
+
+class ItemWithAColor(ItemPublic):
+    color: str  # a required field the write below does not store: a bug in the making
+
+
+@pytest.fixture
+def unservable(monkeypatch):
+    """Items read through a model that what the routes write cannot satisfy."""
+    monkeypatch.setattr(routes.items, "SHAPE", Shape("items", ItemWithAColor, SHAPE.upgrades))
+
+
+def test_a_create_that_could_not_be_read_back_is_500_and_stores_nothing(app, client, unservable):
+    safe = TestClient(app, raise_server_exceptions=False)
+    with safe:
+        assert safe.post("/api/items", json={"title": "x"}).status_code == 500
+
+    async def count():
+        db = await app.state.mongo.database()
+        return await db.items.count_documents({})
+
+    assert client.portal.call(count) == 0
+
+
+def test_a_change_that_could_not_be_read_back_is_500_and_changes_nothing(
+    app, client, item, monkeypatch
+):
+    before = raw(app, client, item["id"])
+    monkeypatch.setattr(routes.items, "SHAPE", Shape("items", ItemWithAColor, SHAPE.upgrades))
+    response = patch(client, item["id"], {"title": "never stored"})
+    assert response.status_code == 500
+    assert raw(app, client, item["id"]) == before

@@ -1,7 +1,9 @@
 """Items over HTTP, the whole lifecycle: create (at most once per Idempotency-Key), list, read
 (304 while unchanged), change by JSON Merge Patch and delete, both conditional on If-Match.
 
-An id that names no item, whatever its form, is a 404: ids are opaque to clients.
+An id that names no item, whatever its form, is a 404: ids are opaque to clients. Every item
+is read through `SHAPE` (so an item stored in an earlier shape reads as today's), and every
+write stores today's shape, checked to read back before it is written.
 """
 
 import uuid
@@ -13,9 +15,10 @@ from backend import items_store, paging
 from backend.clock import Clock
 from backend.db import Db
 from backend.errors import error_responses
-from backend.etags import IfMatch, IfNoneMatch, etag, none_match, version_filter
+from backend.etags import IfMatch, IfNoneMatch, etag, match, none_match, version_filter
+from backend.exceptions import DatabaseUnavailable
 from backend.idempotency import IdempotencyKey, create_once
-from backend.items_store import ITEMS, ORDER
+from backend.items_store import ITEMS, ORDER, SHAPE
 from backend.models import ItemCreate, ItemPublic, ItemUpdate
 
 router = APIRouter(prefix="/api/items", tags=["items"])
@@ -24,6 +27,10 @@ NOT_FOUND = "No item has this id."
 CHANGED = (
     "The item is no longer the version If-Match names: read it again (GET) and send its new ETag."
 )
+# A change without If-Match is tried again on the version another request just stored; so many
+# in a row means the item is changing faster than this request can follow.
+MAX_ATTEMPTS = 50
+BUSY = "The item changed {n} times while this request tried to change it: retry."
 MergePatch = Annotated[ItemUpdate, Body(media_type="application/merge-patch+json")]
 
 
@@ -37,19 +44,21 @@ async def create_item(
 ) -> ItemPublic:
     """Store an item; the server chooses its id, timestamps and version. `Location` is its URL."""
     moment = clock()
-    document = {
-        "_id": str(uuid.uuid4()),
-        **body.model_dump(exclude_none=True),
-        "created_at": moment,
-        "updated_at": moment,
-        "version": 1,
-    }
+    document = SHAPE.to_store(
+        {
+            "_id": str(uuid.uuid4()),
+            **body.model_dump(exclude_none=True),
+            "created_at": moment,
+            "updated_at": moment,
+            "version": 1,
+        }
+    )
     document = await create_once(
         db, ITEMS, document, body=body, key=idempotency_key, now=moment, response=response
     )
     response.headers["Location"] = f"{router.prefix}/{document['_id']}"
     response.headers["ETag"] = etag(document)
-    return ItemPublic.from_document(document)
+    return SHAPE.read(document)
 
 
 @router.get("", responses=error_responses(422, 503))
@@ -64,7 +73,7 @@ async def list_items(
     documents = await paging.page(
         db[ITEMS], by=ORDER, limit=limit, cursor=cursor, request=request, response=response
     )
-    return [ItemPublic.from_document(document) for document in documents]
+    return [SHAPE.read(document) for document in documents]
 
 
 @router.get(
@@ -85,7 +94,7 @@ async def read_item(
     if not none_match(if_none_match, document):
         return Response(status_code=304, headers={"ETag": etag(document)})
     response.headers["ETag"] = etag(document)
-    return ItemPublic.from_document(document)
+    return SHAPE.read(document)
 
 
 @router.patch("/{item_id}", responses=error_responses(404, 412, 422, 503))
@@ -97,32 +106,32 @@ async def update_item(
     response: Response,
     if_match: IfMatch = None,
 ) -> ItemPublic:
-    """Change an item by JSON Merge Patch: the fields sent replace the stored ones, and
-    `"description": null` removes the description. Every change adds one to `version`."""
+    """Change an item by JSON Merge Patch: the fields sent replace the stored ones, and `null`
+    removes `description` or `due`. Every change adds one to `version`."""
     fields = patch.model_dump(exclude_unset=True)
-    change: dict[str, Any] = {
-        "$set": {**{k: v for k, v in fields.items() if v is not None}, "updated_at": clock()},
-        "$inc": {"version": 1},
-    }
-    if removed := {k: "" for k, v in fields.items() if v is None}:
-        change["$unset"] = removed
-    document = await items_store.update(db, item_id, version_filter(if_match), change)
-    if document is None:
-        raise await _missing_or_changed(db, item_id)
-    response.headers["ETag"] = etag(document)
-    return ItemPublic.from_document(document)
+    for _ in range(MAX_ATTEMPTS):
+        stored = await items_store.find(db, item_id)
+        if stored is None:
+            raise HTTPException(404, NOT_FOUND)
+        if not match(if_match, stored):
+            raise HTTPException(412, CHANGED)
+        document = SHAPE.to_store(_merged(SHAPE.upgrade(stored), fields, clock))
+        if await items_store.replace(db, stored, document):
+            response.headers["ETag"] = etag(document)
+            return SHAPE.read(document)
+    raise DatabaseUnavailable(BUSY.format(n=MAX_ATTEMPTS), transient=True)
+
+
+def _merged(item: dict[str, Any], fields: dict[str, Any], clock: Clock) -> dict[str, Any]:
+    """`item` with a merge patch's `fields` applied (None removes), as its next version."""
+    merged = {**item, **fields, "updated_at": clock(), "version": item["version"] + 1}
+    return {name: value for name, value in merged.items() if value is not None}
 
 
 @router.delete("/{item_id}", status_code=204, responses=error_responses(404, 412, 503))
 async def delete_item(item_id: str, db: Db, if_match: IfMatch = None) -> None:
     """Delete an item."""
     if not await items_store.delete(db, item_id, version_filter(if_match)):
-        raise await _missing_or_changed(db, item_id)
-
-
-async def _missing_or_changed(db: Any, item_id: str) -> HTTPException:
-    """Why a write matched nothing: no such item (404), or not the version If-Match names
-    (412)."""
-    if await items_store.find(db, item_id) is None:
-        return HTTPException(404, NOT_FOUND)
-    return HTTPException(412, CHANGED)
+        if await items_store.find(db, item_id) is None:
+            raise HTTPException(404, NOT_FOUND)
+        raise HTTPException(412, CHANGED)

@@ -10,7 +10,7 @@ from backend.db import Db
 from backend.errors import error_responses
 from backend.idempotency import IdempotencyKey, create_once
 from backend.models import StatusCheckCreate, StatusCheckPublic
-from backend.status_store import ORDER, STATUS_CHECKS
+from backend.status_store import ORDER, SHAPE, STATUS_CHECKS
 
 router = APIRouter(prefix="/api/status", tags=["status"])
 
@@ -25,11 +25,13 @@ async def create_status_check(
 ) -> StatusCheckPublic:
     """Store a status check; the server chooses its id and timestamp."""
     moment = clock()
-    document = {"_id": str(uuid.uuid4()), "client_name": body.client_name, ORDER: moment}
+    document = SHAPE.to_store(
+        {"_id": str(uuid.uuid4()), "client_name": body.client_name, ORDER: moment}
+    )
     document = await create_once(
         db, STATUS_CHECKS, document, body=body, key=idempotency_key, now=moment, response=response
     )
-    return StatusCheckPublic.from_document(document)
+    return SHAPE.read(document)
 
 
 @router.get("", responses=error_responses(422, 503))
@@ -44,4 +46,4 @@ async def list_status_checks(
     documents = await paging.page(
         db[STATUS_CHECKS], by=ORDER, limit=limit, cursor=cursor, request=request, response=response
     )
-    return [StatusCheckPublic.from_document(document) for document in documents]
+    return [SHAPE.read(document) for document in documents]

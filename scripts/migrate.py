@@ -1,0 +1,114 @@
+"""`make migrate`: upgrade every stored document of every resource to its shape of today
+(backend/shapes.py), in the database the settings name: MONGO_URL or MONGODB_URI, else the
+development database.
+
+A dry run unless `--apply` (`make migrate APPLY=1`): it reads and upgrades in memory, writes
+nothing, and says what it would change. Documents are read in batches of `--batch`, in `_id`
+order, and each is replaced only while it is still in the shape it was read in: a write the API
+makes meanwhile (which stores today's shape) wins, a second run finds nothing to do, and a run
+stopped half-way is finished by the next. It prints counts, ids of documents it cannot upgrade,
+and the name of the variable it connected with: never the connection string.
+"""
+
+import argparse
+import asyncio
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from backend.db import Mongo, as_unavailable
+from backend.exceptions import SettingsError
+from backend.settings import load_settings
+from backend.shapes import FIRST, VERSION_FIELD, Shape, UnservableDocument
+
+DEFAULT_BATCH = 500
+
+
+async def migrate_shape(db: Any, shape: Shape, *, apply: bool, batch: int) -> tuple[Counter, list]:
+    """The documents of `shape.collection` stored in an earlier shape, counted by that shape
+    (and upgraded if `apply`), and the ids of those that cannot be upgraded, with why."""
+    collection = db[shape.collection]
+    upgraded: Counter[int] = Counter()
+    failed: list[tuple[Any, str]] = []
+    last_id = None
+    while True:
+        query = shape.earlier()
+        if last_id is not None:
+            query = {"$and": [query, {"_id": {"$gt": last_id}}]}
+        documents = await collection.find(query).sort("_id", 1).limit(batch).to_list(None)
+        for document in documents:
+            stored = document.get(VERSION_FIELD, FIRST)
+            try:
+                today = shape.to_store(shape.upgrade(document))
+            except UnservableDocument as exc:
+                failed.append((document["_id"], str(exc)))
+                continue
+            if apply and not await _replace_if_unchanged(collection, document, today):
+                continue  # the API stored it in today's shape meanwhile
+            upgraded[stored] += 1
+        if len(documents) < batch:
+            return upgraded, failed
+        last_id = documents[-1]["_id"]
+
+
+async def _replace_if_unchanged(collection: Any, document: dict, today: dict) -> bool:
+    unchanged = {"$exists": False}
+    if VERSION_FIELD in document:
+        unchanged = document[VERSION_FIELD]
+    query = {"_id": document["_id"], VERSION_FIELD: unchanged}
+    return (await collection.replace_one(query, today)).matched_count == 1
+
+
+def report(shape: Shape, upgraded: Counter, failed: list, *, apply: bool) -> list[str]:
+    verb = "upgraded" if apply else "to upgrade"
+    lines = [f"{shape.collection}: today's shape is {shape.version}"]
+    if not upgraded and not failed:
+        lines[0] += ", every document is in it"
+    for version, count in sorted(upgraded.items()):
+        lines.append(f"  {count} document(s) of shape {version} {verb} to {shape.version}")
+    for document_id, why in failed:
+        lines.append(f"  cannot upgrade _id {document_id!r}: {why}")
+    return lines
+
+
+async def run(shapes: Sequence[Shape], *, apply: bool, batch: int) -> int:
+    settings = load_settings()
+    mongo = Mongo(settings)
+    source = settings.mongo_url_variable or "the development database"
+    print(f"{'Migrating' if apply else 'Dry run on'} database {mongo.database_name!r} ({source})")
+    failures = 0
+    try:
+        db = await mongo.database()
+        for shape in shapes:
+            upgraded, failed = await migrate_shape(db, shape, apply=apply, batch=batch)
+            print("\n".join(report(shape, upgraded, failed, apply=apply)))
+            failures += len(failed)
+    except Exception as exc:
+        unavailable = as_unavailable(exc, settings)
+        if unavailable is None:
+            raise
+        print(f"Stopped: {unavailable}", file=sys.stderr)
+        return 2
+    finally:
+        await mongo.close()
+    if not apply:
+        print("Nothing was written. `make migrate APPLY=1` writes these changes.")
+    return 1 if failures else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--apply", action="store_true", help="write the upgrades")
+    parser.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="documents per read")
+    args = parser.parse_args()
+    try:
+        from backend.server import SHAPES
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return asyncio.run(run(SHAPES, apply=args.apply, batch=max(1, args.batch)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
