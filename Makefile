@@ -33,16 +33,16 @@ issuer: $(VENV)
 	.venv/bin/python -m harness.issuer serve --port $(ISSUER_PORT)
 
 token: $(VENV)
-	@.venv/bin/python -m harness.issuer token $(or $(USER),alice) --port $(ISSUER_PORT)
+	@.venv/bin/python -m harness.issuer token "$${USER:-alice}" --port $(ISSUER_PORT)
 
 # The post-deploy checklist: `make smoke URL=https://...`; WRITE=1 also creates and reads back.
 smoke: $(VENV)
 	.venv/bin/python -m scripts.smoke $(URL) $(if $(WRITE),--write)
 
 # Upgrade every stored document to today's shape, in the database the settings name: a dry run;
-# `make migrate APPLY=1` writes.
+# `make migrate APPLY=1` writes. OWNER=<sub> also gives the items nobody owns to that user.
 migrate: $(VENV)
-	.venv/bin/python -m scripts.migrate $(if $(APPLY),--apply)
+	.venv/bin/python -m scripts.migrate $(if $(APPLY),--apply) $(if $(OWNER),--owner "$$OWNER")
 
 # The status page's browser tests need Chromium (apt-get install -y chromium); skipped without it.
 test: $(VENV) $(VERCEL_CLI)

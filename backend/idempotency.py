@@ -42,9 +42,11 @@ async def create_once(
     key: str | None,
     now: datetime,
     response: Response,
+    scope: str | None = None,
 ) -> dict[str, Any]:
     """Store `document` in `collection` and return it; with a `key` already claimed, store
-    nothing and return the document its first request stored.
+    nothing and return the document its first request stored. A `scope` (the owner, in
+    backend/owners.py) makes the key its own: the same key in another scope is another request.
 
     The unique `_id` of the key's record decides between concurrent requests; whoever loses
     reads the winner's record. Every request with the key then inserts the document (a duplicate
@@ -52,7 +54,9 @@ async def create_once(
     """
     if key is not None:
         fingerprint = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
-        document, replayed = await _claim(db, f"{collection} {key}", fingerprint, document, now)
+        # The key holds no space (its pattern), so the record's id names one scope only.
+        record_id = f"{collection} {key}" + (f" {scope}" if scope is not None else "")
+        document, replayed = await _claim(db, record_id, fingerprint, document, now)
         if replayed:
             response.headers["Idempotent-Replayed"] = "true"
     from pymongo.errors import DuplicateKeyError

@@ -9,7 +9,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
@@ -275,16 +275,20 @@ async def current_user(request: Request) -> str | None:
 User = Annotated[str | None, Depends(current_user)]
 
 
-def takes_user(route: Any) -> bool:
-    """Whether a route depends on `current_user`, directly or through another dependency."""
+def dependencies(route: Any) -> Iterator[Any]:
+    """Every callable a route's request runs through, however deep: the endpoint, its
+    dependencies, its router's, and theirs."""
     pending = [getattr(route, "dependant", None)]
     while pending:
         dependant = pending.pop()
         if dependant is not None:
-            if dependant.call is current_user:
-                return True
+            yield dependant.call
             pending.extend(dependant.dependencies)
-    return False
+
+
+def takes_user(route: Any) -> bool:
+    """Whether a route depends on `current_user`, directly or through another dependency."""
+    return any(call is current_user for call in dependencies(route))
 
 
 def log_identity(settings: Settings) -> None:

@@ -104,12 +104,6 @@ class SignedIn:
 
 
 @pytest.fixture
-def issuer():
-    with Provider() as issuer:
-        yield issuer
-
-
-@pytest.fixture
 def clock() -> Clock:
     return Clock()
 
