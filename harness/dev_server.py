@@ -37,8 +37,10 @@ def dev_server(
     `log`; yield its URL once `/api/` answers, whatever the status (the fallback's 503 too)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    # The environment wins over a `.env` file, and a blank MONGO_URL or API_KEY means unset.
-    env = {**os.environ, "MONGO_URL": "", "API_KEY": "", "VERCEL": "0", **(env or {})}
+    # The environment wins over a `.env` file, and a blank variable means unset: the developer's
+    # own database, key and sign-in provider stay out of the servers tests and scripts start.
+    blank = dict.fromkeys(("MONGO_URL", "API_KEY", "AUTH_ISSUER", "AUTH_AUDIENCE"), "")
+    env = {**os.environ, **blank, "VERCEL": "0", **(env or {})}
     with log.open("wb") as output:
         process = subprocess.Popen(
             uvicorn_command(app, port),
