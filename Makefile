@@ -3,6 +3,7 @@
 PORT ?= 8000
 EMBEDDED_DATA_FILE ?= .data/embedded.json
 URL ?= http://127.0.0.1:$(PORT)
+ISSUER_PORT ?= 8001
 VERCEL_VERSION := 59.25.4
 PYTHON ?= $(shell command -v python3.12 || echo python3)
 VENV := .venv/.installed
@@ -12,7 +13,7 @@ OPENAPI_TYPESCRIPT_VERSION := 7.13.0
 TYPESCRIPT_VERSION := 5.9.3
 TYPESCRIPT_TOOLS := .tools/openapi-typescript-$(OPENAPI_TYPESCRIPT_VERSION)
 
-.PHONY: dev smoke migrate test test-fast lint format bench loadtest clean
+.PHONY: dev issuer token smoke migrate test test-fast lint format bench loadtest clean
 
 $(VENV): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 12) else \
@@ -40,15 +41,23 @@ dev: $(VENV)
 	$(if $(FRESH),rm -f $(EMBEDDED_DATA_FILE))
 	EMBEDDED_DATA_FILE=$(EMBEDDED_DATA_FILE) .venv/bin/python -m harness.dev_server --reload --port $(PORT)
 
+# A test sign-in provider for `make dev` (README, Users): `make issuer` serves one on this machine,
+# `make token USER=alice` prints a token from it for alice (USER: your login name, else alice).
+issuer: $(VENV)
+	.venv/bin/python -m harness.issuer serve --port $(ISSUER_PORT)
+
+token: $(VENV)
+	@.venv/bin/python -m harness.issuer token "$${USER:-alice}" --port $(ISSUER_PORT)
+
 # The post-deploy checklist: `make smoke URL=https://...`; WRITE=1 also creates and reads back.
 smoke: $(VENV)
 	.venv/bin/python -m scripts.smoke $(URL) $(if $(WRITE),--write)
 
 # Upgrade every stored document to today's shape, in the database the settings name (without
 # MONGO_URL, `make dev`'s development database, while make dev is stopped): a dry run;
-# `make migrate APPLY=1` writes.
+# `make migrate APPLY=1` writes. OWNER=<sub> also gives the items nobody owns to that user.
 migrate: $(VENV)
-	EMBEDDED_DATA_FILE=$(EMBEDDED_DATA_FILE) .venv/bin/python -m scripts.migrate $(if $(APPLY),--apply)
+	EMBEDDED_DATA_FILE=$(EMBEDDED_DATA_FILE) .venv/bin/python -m scripts.migrate $(if $(APPLY),--apply) $(if $(OWNER),--owner "$$OWNER")
 
 # The status page's browser tests need Chromium (apt-get install -y chromium); skipped without it.
 test: $(VENV) $(VERCEL_CLI) $(TYPESCRIPT_TOOLS)

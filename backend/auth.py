@@ -8,6 +8,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backend.errors import ErrorMessage, error_response, matching_routes, operations
+from backend.identity import takes_user
 from backend.log import logger
 from backend.settings import NEW_KEY_COMMAND, Settings
 
@@ -37,20 +38,31 @@ def is_write(method: str, path: str) -> bool:
 class RequireAPIKey:
     """Pure ASGI, around the app's routes however they were added: a write a route serves is
     refused here, before its body is read or any database work, when it lacks the key; a path
-    or method no route serves passes on to routing's 404 or 405. A read costs one comparison."""
+    or method no route serves passes on to routing's 404 or 405. A read costs one comparison.
+    With AUTH_ISSUER set, a route that takes the signed-in user (`User`, backend/identity.py)
+    asks for that user's token instead, and the key does not open it."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self._key = settings.api_key.get_secret_value().encode() if settings.api_key else None
         self._writes_off = settings.api_key is None and settings.vercel
+        self._users_sign_in = settings.auth_issuer is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and is_write(scope["method"], scope["path"]):
             refusal = self._refusal(scope)
-            if refusal is not None and _served(scope):
+            if refusal is not None and self._guards(scope):
                 await refusal(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+    def _guards(self, scope: Scope) -> bool:
+        """Whether the key guards this write: a route of the app serves it, and it is not one
+        that takes the signed-in user's token instead (with AUTH_ISSUER set). A path or method
+        no route serves passes on to routing's 404 or 405."""
+        served = (route for match, route in matching_routes(scope) if match is Match.FULL)
+        route = next(served, None)
+        return route is not None and not (self._users_sign_in and takes_user(route))
 
     def _refusal(self, scope: Scope) -> ASGIApp | None:
         if self._writes_off:
@@ -66,11 +78,6 @@ class RequireAPIKey:
         if not hmac.compare_digest(token, self._key):
             return error_response(401, WRONG_KEY, _CHALLENGE)
         return None
-
-
-def _served(scope: Scope) -> bool:
-    """Whether a route of the app serves this method at this path."""
-    return any(match is Match.FULL for match, _ in matching_routes(scope))
 
 
 def log_write_access(settings: Settings) -> None:

@@ -46,9 +46,11 @@ async def create_once(
     key: str | None,
     now: datetime,
     response: Response,
+    scope: str | None = None,
 ) -> dict[str, Any]:
     """Store `document` in `collection` and return it; with a `key` already claimed, return
-    the document its first request meant to store instead.
+    the document its first request meant to store instead. A `scope` (the owner, in
+    backend/owners.py) makes the key its own: the same key in another scope is another request.
 
     The key's record is claimed pending, atomically (of concurrent requests one creates it);
     the object is inserted; the record is marked done. A request that finds the record done
@@ -61,7 +63,8 @@ async def create_once(
         return document
     from pymongo.errors import DuplicateKeyError
 
-    record_id = f"{collection} {key}"
+    # The key holds no space (its pattern), so the record's id names one scope only.
+    record_id = f"{collection} {key}" + (f" {scope}" if scope is not None else "")
     fingerprint = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
     record = await _claim(db, record_id, fingerprint, document, now)
     if record is not None:

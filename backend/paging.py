@@ -51,9 +51,11 @@ def _newest_first(by: str) -> tuple[tuple[str, int], ...]:
     return ((by, -1), ("_id", -1))
 
 
-def index(collection: str, by: str) -> Index:
-    """The index `page(db[collection], by=by, ...)` reads in order."""
-    return Index(collection, _newest_first(by))
+def index(collection: str, by: str, *, within: str | None = None) -> Index:
+    """The index `page(db[collection], by=by, ...)` reads in order; `within` a field every
+    query of the collection matches exactly (the owner), which then leads it."""
+    leading = ((within, 1),) if within is not None else ()
+    return Index(collection, (*leading, *_newest_first(by)))
 
 
 async def page(

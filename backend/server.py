@@ -15,6 +15,7 @@ from backend.db import Mongo
 from backend.embedded import START_EMPTY, SaveEmbeddedData
 from backend.errors import add_exception_handlers, declare_errors
 from backend.exceptions import DatabaseUnavailable
+from backend.identity import document_users, log_identity, make_issuer
 from backend.log import configure_logging, logger
 from backend.media_types import RequireMediaType, declare_media_types
 from backend.middleware import BrowserCORSMiddleware, RequestContextMiddleware
@@ -48,6 +49,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     else:
         logger.info("Using the connection string in %s.", settings.mongo_url_variable)
     log_write_access(settings)
+    log_identity(settings)
     yield
     await mongo.close()
 
@@ -92,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=operation_id,
     )
     app.state.mongo = Mongo(settings, INDEXES)
+    app.state.issuer = make_issuer(settings)
     add_exception_handlers(app)
 
     completed: list[dict[str, Any]] = []
@@ -105,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             declare_media_types(document, app.routes)  # before declare_errors, which adds
             declare_errors(document)  # each error's body, the 415's too
             document_security(document, settings)
+            document_users(document, app)
             completed[:] = [document]
         return document
 

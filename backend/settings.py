@@ -4,7 +4,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
@@ -17,6 +17,10 @@ DB_NAME_PATTERN = r'^[^/\\. "$*<>:|?]{1,63}$'
 DEFAULT_DB_NAME = "app"
 API_KEY_MIN_LENGTH = 32
 NEW_KEY_COMMAND = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+ISSUER_HELP = (
+    "set it to your sign-in provider's issuer URL, exactly as its tokens' iss claim has it "
+    "(e.g. https://your-app.clerk.accounts.dev, or https://your-tenant.us.auth0.com/)"
+)
 
 DatabaseMode = Literal["embedded", "unconfigured", "mongodb"]
 
@@ -44,6 +48,10 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = None
     # Where the embedded database keeps its data (`make dev` sets it); unset, memory only.
     embedded_data_file: Path | None = None
+    # The sign-in provider whose users' tokens the user routes take, and the `aud` those tokens
+    # must name: backend/identity.py. Both or neither.
+    auth_issuer: str | None = None
+    auth_audience: str | None = None
 
     @property
     def mongo_url_variable(self) -> str | None:
@@ -84,11 +92,39 @@ class Settings(BaseSettings):
         return self.db_name or _database_in_path(self.connection_string) or DEFAULT_DB_NAME
 
     @field_validator(
-        "mongo_url", "mongodb_uri", "db_name", "api_key", "embedded_data_file", mode="before"
+        "mongo_url",
+        "mongodb_uri",
+        "db_name",
+        "api_key",
+        "embedded_data_file",
+        "auth_issuer",
+        "auth_audience",
+        mode="before",
     )
     @classmethod
     def _blank_means_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("auth_issuer", "auth_audience")
+    @classmethod
+    def _trimmed(cls, value: str | None) -> str | None:
+        return value.strip() if value is not None else None
+
+    @field_validator("auth_issuer")
+    @classmethod
+    def _an_issuer_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            url = urlsplit(value)
+            usable = url.scheme in ("http", "https") and bool(url.hostname) and url.port != 0
+        except ValueError:  # a port outside 1-65535, an unclosed [IPv6 address]
+            raise ValueError(f"not an http(s) URL: {ISSUER_HELP}") from None
+        if not usable:
+            raise ValueError(f"not an http(s) URL: {ISSUER_HELP}")
+        if url.query or url.fragment or url.username or url.password:
+            raise ValueError(f"holds a query, a fragment or a user name: {ISSUER_HELP}")
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -131,6 +167,21 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"{self.mongo_url_variable}: the database named in its path is not a valid "
                 "MongoDB database name; fix the path, or set DB_NAME"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _issuer_and_audience_together(self) -> "Settings":
+        if (self.auth_issuer is None) != (self.auth_audience is None):
+            raise ValueError(
+                "AUTH_ISSUER and AUTH_AUDIENCE go together: set both (the provider's issuer URL "
+                "and the audience its tokens name for this API), or neither"
+            )
+        if self.vercel and self.auth_issuer and urlsplit(self.auth_issuer).scheme != "https":
+            raise ValueError(
+                "AUTH_ISSUER: a deployment takes only an https:// issuer (its keys decide who "
+                "every user is, so they must not travel in the clear): use the https:// URL "
+                "your provider names as its issuer"
             )
         return self
 

@@ -61,8 +61,12 @@ def start(
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     # The environment wins over a `.env` file, and a blank variable means unset: no server a
-    # test, the bench or a screenshot starts reaches the developer's database, key or data file.
-    blank = {"MONGO_URL": "", "API_KEY": "", "EMBEDDED_DATA_FILE": "", "VERCEL": "0"}
+    # test, the bench or a screenshot starts reaches the developer's database, key, data file or
+    # sign-in provider.
+    blank = dict.fromkeys(
+        ("MONGO_URL", "API_KEY", "EMBEDDED_DATA_FILE", "AUTH_ISSUER", "AUTH_AUDIENCE"), ""
+    )
+    blank["VERCEL"] = "0"
     with log.open("ab") as output:
         process = subprocess.Popen(
             uvicorn_command(app, port, reload=reload),

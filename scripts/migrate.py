@@ -9,6 +9,10 @@ order, and each is replaced only while it is still in the shape it was read in: 
 makes meanwhile (which stores today's shape) wins, a second run finds nothing to do, and a run
 stopped half-way is finished by the next. It prints counts, ids of documents it cannot upgrade,
 and the name of the variable it connected with: never the connection string.
+
+`--owner SUB` (`make migrate OWNER=<sub>`) then gives every document nobody owns, in each
+collection whose documents have owners (backend/owners.py), to the user whose `sub` that is:
+the items stored before AUTH_ISSUER was set, which no user reaches until then.
 """
 
 import argparse
@@ -20,6 +24,7 @@ from typing import Any
 
 from backend.db import Mongo, as_unavailable
 from backend.exceptions import SettingsError
+from backend.owners import OWNER
 from backend.settings import load_settings
 from backend.shapes import FIRST, VERSION_FIELD, Shape, UnservableDocument
 
@@ -66,6 +71,28 @@ async def _replace_if_unchanged(collection: Any, document: dict, today: dict) ->
     return (await collection.replace_one(query, today)).matched_count == 1
 
 
+async def give_unowned(db: Any, collection: str, owner: str, *, apply: bool, batch: int) -> int:
+    """How many documents of `collection` nobody owns there are, and if `apply`, give them to
+    `owner`: in `_id` order, each only while still nobody's."""
+    given, last_id = 0, None
+    while True:
+        query: dict[str, Any] = {OWNER: None}
+        if last_id is not None:
+            query = {"$and": [query, {"_id": {"$gt": last_id}}]}
+        documents = await db[collection].find(query).sort("_id", 1).limit(batch).to_list(None)
+        ids = [document["_id"] for document in documents]
+        if apply and ids:
+            still_nobodys = {"_id": {"$in": ids}, OWNER: None}
+            given += (
+                await db[collection].update_many(still_nobodys, {"$set": {OWNER: owner}})
+            ).modified_count
+        else:
+            given += len(ids)
+        if len(ids) < batch:
+            return given
+        last_id = ids[-1]
+
+
 def report(shape: Shape, upgraded: Counter, failed: list, *, apply: bool) -> list[str]:
     verb = "upgraded" if apply else "to upgrade"
     lines = [f"{shape.collection}: today's shape is {shape.version}"]
@@ -78,7 +105,14 @@ def report(shape: Shape, upgraded: Counter, failed: list, *, apply: bool) -> lis
     return lines
 
 
-async def run(shapes: Sequence[Shape], *, apply: bool, batch: int) -> int:
+async def run(
+    shapes: Sequence[Shape],
+    *,
+    apply: bool,
+    batch: int,
+    owner: str | None = None,
+    owned: Sequence[str] = (),
+) -> int:
     settings = load_settings()
     if settings.database_mode == "embedded" and settings.embedded_data_file is None:
         print(NOTHING_TO_MIGRATE, file=sys.stderr)
@@ -96,6 +130,10 @@ async def run(shapes: Sequence[Shape], *, apply: bool, batch: int) -> int:
             mongo.save()  # the development database's file: a no-op on MongoDB
             print("\n".join(report(shape, upgraded, failed, apply=apply)))
             failures += len(failed)
+        for collection in owned if owner is not None else ():
+            given = await give_unowned(db, collection, owner, apply=apply, batch=batch)
+            verb = "given" if apply else "to give"
+            print(f"{collection}: {given} document(s) nobody owns {verb} to {owner!r}")
     except Exception as exc:
         unavailable = as_unavailable(exc, settings)
         if unavailable is None:
@@ -113,13 +151,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--apply", action="store_true", help="write the upgrades")
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="documents per read")
+    parser.add_argument("--owner", help="give the documents nobody owns to the user of this sub")
     args = parser.parse_args()
+    if args.owner is not None and not args.owner.strip():
+        parser.error("--owner needs the sub of a user: make migrate OWNER=<sub>")
     try:
-        from backend.server import SHAPES
+        from backend.owners import owned_collections
+        from backend.server import SHAPES, app
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
-    return asyncio.run(run(SHAPES, apply=args.apply, batch=max(1, args.batch)))
+    owned = sorted(owned_collections(app))
+    return asyncio.run(
+        run(SHAPES, apply=args.apply, batch=max(1, args.batch), owner=args.owner, owned=owned)
+    )
 
 
 if __name__ == "__main__":

@@ -148,8 +148,13 @@ class Smoke:
         for path in collections(document):
             response = self.request("GET", path)
             body = json_body(response)
+            # A signed-in user's collection (AUTH_ISSUER set) refuses a request without a token.
+            signed_in = document["paths"][path]["get"].get("security") == [{"UserToken": []}]
+            challenged = response.headers.get("www-authenticate", "").startswith("Bearer")
             if response.status_code == 200 and isinstance(body, list):
                 self.report(True, f"GET {path}", f"200 JSON, a list of {len(body)}")
+            elif signed_in and response.status_code == 401 and challenged and body is not None:
+                self.report(True, f"GET {path}", "401 JSON, it takes a signed-in user's token")
             else:
                 self.report(False, f"GET {path}", self.explain(response))
 

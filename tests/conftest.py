@@ -25,6 +25,7 @@ from backend.server import create_app
 from backend.settings import Settings
 from harness import ROOT
 from harness.dev_server import dev_server
+from harness.issuer import Issuer
 from harness.mongod import Mongod
 from harness.status_page import chromium, visible_text
 
@@ -70,14 +71,31 @@ def mongod() -> Iterator[Mongod]:
 
 
 @pytest.fixture
-def app(request: pytest.FixtureRequest, make_settings: Callable[..., Settings]) -> FastAPI:
+def app_settings() -> dict[str, object]:
+    """Settings the `app` fixture adds: a module overrides this fixture (with AUTH_ISSUER...)."""
+    return {}
+
+
+@pytest.fixture
+def app(
+    request: pytest.FixtureRequest,
+    make_settings: Callable[..., Settings],
+    app_settings: dict[str, object],
+) -> FastAPI:
     """The app on a fresh embedded (mongomock-motor) database; where a module parametrizes it
     with a driver, on that driver over a socket, with a fresh database on the wire server."""
     driver = getattr(request, "param", "embedded")
     if driver == "embedded":
-        return create_app(make_settings())
+        return create_app(make_settings(**app_settings))
     url = request.getfixturevalue("mongod").url(f"test_{uuid.uuid4().hex[:16]}")
-    return create_app(make_settings(mongo_url=url, mongo_driver=driver))
+    return create_app(make_settings(mongo_url=url, mongo_driver=driver, **app_settings))
+
+
+@pytest.fixture
+def issuer() -> Iterator[Issuer]:
+    """A sign-in provider on this machine (harness.issuer): its keys, its tokens."""
+    with Issuer() as issuer:
+        yield issuer
 
 
 @pytest.fixture

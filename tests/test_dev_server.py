@@ -5,13 +5,17 @@ import asyncio
 import json
 import signal
 import socket
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
+from backend.identity import REFETCH_AFTER_S
 from harness.dev_server import dev_server, start, stop
+from harness.issuer import Issuer, SigningKey
 from harness.mongod import Mongod
 from tests.conftest import TEST_API_KEY
 
@@ -355,3 +359,103 @@ def test_the_key_is_in_no_log_line_and_no_response(deployment):
         assert TEST_API_KEY not in answer.text
         assert TEST_API_KEY not in str(answer.headers)
     assert TEST_API_KEY not in deployment.log("keyed").read_text()
+
+
+# Signed in: `make dev` with AUTH_ISSUER and AUTH_AUDIENCE pointing at a sign-in provider on this
+# machine (harness.issuer, as `make issuer` serves it): issue #24's "done when", over real HTTP.
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[Issuer]:
+    with Issuer() as issuer:
+        yield issuer
+
+
+@pytest.fixture(scope="module")
+def signed_in(provider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """The server's URL and its log."""
+    log = tmp_path_factory.mktemp("signed-in") / "server.log"
+    env = {"AUTH_ISSUER": provider.url, "AUTH_AUDIENCE": provider.audience}
+    with dev_server(log, env=env) as url:
+        yield url, log
+
+
+def bearer(token: str, **headers: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", **headers}
+
+
+def test_signed_in_alice_s_item_is_hers_and_bob_finds_nothing(signed_in, provider):
+    server, _ = signed_in
+    alice, bob = provider.token("alice"), provider.token("bob")
+    created = httpx.post(f"{server}/api/items", json={"title": "alice's"}, headers=bearer(alice))
+    assert created.status_code == 201
+    url = f"{server}{created.headers['location']}"
+    missing = f"{server}/api/items/{uuid.uuid4()}"
+    merge_patch = {"content-type": "application/merge-patch+json"}
+    for method in ("GET", "HEAD", "PATCH", "DELETE"):
+        body = {"json": {"title": "bob's now"}} if method == "PATCH" else {}
+        answer = httpx.request(method, url, headers=bearer(bob, **merge_patch), **body)
+        nothing = httpx.request(method, missing, headers=bearer(bob, **merge_patch), **body)
+        assert (answer.status_code, answer.content) == (404, nothing.content), method
+    assert httpx.get(f"{server}/api/items", headers=bearer(bob)).json() == []
+    assert httpx.get(url, headers=bearer(alice)).json() == created.json()
+    assert [i["id"] for i in httpx.get(f"{server}/api/items", headers=bearer(alice)).json()] == [
+        created.json()["id"]
+    ]
+    changed = httpx.patch(url, json={"title": "renamed"}, headers=bearer(alice, **merge_patch))
+    assert (changed.status_code, changed.json()["version"]) == (200, 2)
+    assert httpx.delete(url, headers=bearer(alice)).status_code == 204
+    assert httpx.get(url, headers=bearer(alice)).status_code == 404
+
+
+def test_signed_in_without_a_good_token_an_item_request_is_401_and_stores_nothing(
+    signed_in, provider
+):
+    server, _ = signed_in
+    bad = {
+        "none": None,
+        "expired": provider.token("mallory", expires_in=-3600),
+        "another audience": provider.token("mallory", audience="another-api"),
+        "another issuer": provider.token("mallory", issuer="https://evil.example"),
+        "garbage": "garbage",
+    }
+    for name, token in bad.items():
+        headers = bearer(token) if token else {}
+        answer = httpx.post(f"{server}/api/items", json={"title": "x"}, headers=headers)
+        assert answer.status_code == 401, name
+        assert answer.headers["www-authenticate"].startswith("Bearer"), name
+    assert httpx.get(f"{server}/api/items", headers=bearer(provider.token("mallory"))).json() == []
+
+
+def test_signed_in_a_rotated_key_is_accepted_and_an_unreachable_issuer_is_named(
+    signed_in, provider
+):
+    server, _ = signed_in
+    items = f"{server}/api/items"
+    assert httpx.get(items, headers=bearer(provider.token("carol"))).status_code == 200
+    time.sleep(REFETCH_AFTER_S)  # the keys were fetched at most this long ago: ask again
+    provider.rotate("RS256", keep_old=False)
+    assert httpx.get(items, headers=bearer(provider.token("carol"))).status_code == 200
+    time.sleep(REFETCH_AFTER_S)
+    provider.stop()
+    try:
+        started = time.monotonic()
+        unknown = provider.token("carol", key=SigningKey.make())
+        answer = httpx.get(items, headers=bearer(unknown), timeout=30)
+        assert time.monotonic() - started < 15
+        assert answer.status_code == 503
+        assert provider.url in answer.json()["detail"]
+    finally:
+        provider.start()
+
+
+def test_signed_in_no_token_appears_in_the_log(signed_in, provider):
+    server, log = signed_in
+    token = provider.token("dave-7c1e")
+    httpx.post(f"{server}/api/items", json={"title": "x"}, headers=bearer(token))
+    httpx.get(f"{server}/api/items", headers=bearer(token + "x"))
+    text = log.read_text()
+    assert '"status": 201' in text
+    assert token not in text
+    assert token.split(".")[1] not in text
+    assert "dave-7c1e" not in text

@@ -404,7 +404,7 @@ def test_a_change_to_an_item_of_an_earlier_shape_stores_today_s_shape(app, clien
     assert response.status_code == 200
     assert (response.json()["priority"], response.json()["version"]) == (4, 5)
     stored = raw(app, client, "old-1")
-    assert (stored["schema_version"], stored["priority"], stored["tags"]) == (2, 4, [])
+    assert (stored["schema_version"], stored["priority"], stored["tags"]) == (SHAPE.version, 4, [])
 
 
 def test_without_if_match_concurrent_patches_all_apply_one_after_another(app, client, item):

@@ -13,6 +13,7 @@ import pytest
 
 from harness import ROOT
 from harness.dev_server import dev_server
+from harness.issuer import Issuer
 from tests.conftest import TEST_API_KEY
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -80,21 +81,38 @@ def test_readme_shows_curl_examples_with_their_output():
 
 
 @pytest.fixture
-def make_dev_with_a_key(tmp_path: Path) -> Iterator[str]:
-    """`make dev`'s server on a fresh embedded database, with API_KEY set as a user would."""
+def make_dev_with_a_key(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """`make dev`'s server on a fresh embedded database, with API_KEY set as a user would, and
+    what the reader has exported."""
     with dev_server(tmp_path / "server.log", env={"API_KEY": TEST_API_KEY}) as url:
-        yield url.removeprefix("http://")
+        yield url.removeprefix("http://"), {"API_KEY": TEST_API_KEY}
+
+
+@pytest.fixture
+def make_dev_signed_in(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """`make dev` with AUTH_ISSUER set to a test provider, as `make issuer` serves one, and the
+    tokens of alice and bob that `make token` prints, exported as TOKEN and BOB_TOKEN."""
+    with Issuer() as issuer:
+        env = {"AUTH_ISSUER": issuer.url, "AUTH_AUDIENCE": issuer.audience}
+        with dev_server(tmp_path / "server.log", env=env) as url:
+            tokens = {"TOKEN": issuer.token("alice"), "BOB_TOKEN": issuer.token("bob")}
+            yield url.removeprefix("http://"), tokens
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("name", "found"), BASH_BLOCKS, ids=[name for name, _ in BASH_BLOCKS])
-def test_each_curl_example_prints_what_the_page_shows(name, found, make_dev_with_a_key):
-    """The commands of a block run in order, as a reader pastes them, with API_KEY exported."""
+def test_each_curl_example_prints_what_the_page_shows(name, found, request):
+    """The commands of a block run in order, as a reader pastes them, with API_KEY exported; a
+    block that sends $TOKEN runs against `make dev` signed in, with the users' tokens exported."""
+    signed_in = any("$TOKEN" in example.command for example in found)
+    server, exported = request.getfixturevalue(
+        "make_dev_signed_in" if signed_in else "make_dev_with_a_key"
+    )
     for example in found:
         assert MAKE_DEV in example.command, f"send it to make dev's {MAKE_DEV}: {example.command}"
         result = subprocess.run(
-            ["bash", "-c", example.command.replace(MAKE_DEV, make_dev_with_a_key)],
-            env={**os.environ, "API_KEY": TEST_API_KEY},
+            ["bash", "-c", example.command.replace(MAKE_DEV, server)],
+            env={**os.environ, **exported},
             capture_output=True,
             text=True,
             timeout=30,

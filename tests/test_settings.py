@@ -293,3 +293,68 @@ def test_settings_and_their_error_load_without_fastapi_or_the_logger():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert result.stdout.strip() == "[]"
+
+
+ISSUER = "https://example.clerk.accounts.dev"
+
+
+def test_auth_issuer_and_audience_are_read_from_the_environment_trimmed(monkeypatch):
+    monkeypatch.setenv("AUTH_ISSUER", f" {ISSUER}\n")
+    monkeypatch.setenv("AUTH_AUDIENCE", " https://api.example.com ")
+    settings = load_settings(_env_file=None)
+    assert settings.auth_issuer == ISSUER
+    assert settings.auth_audience == "https://api.example.com"
+
+
+def test_without_auth_issuer_nobody_signs_in(monkeypatch):
+    monkeypatch.setenv("AUTH_ISSUER", " ")
+    monkeypatch.setenv("AUTH_AUDIENCE", "")
+    settings = load_settings(_env_file=None)
+    assert (settings.auth_issuer, settings.auth_audience) == (None, None)
+
+
+@pytest.mark.parametrize("variable", ["AUTH_ISSUER", "AUTH_AUDIENCE"])
+def test_auth_issuer_and_audience_go_together(monkeypatch, variable):
+    monkeypatch.setenv(variable, ISSUER)
+    with pytest.raises(SettingsError) as error:
+        load_settings(_env_file=None)
+    assert str(error.value) == (
+        "Invalid configuration: AUTH_ISSUER and AUTH_AUDIENCE go together: set both (the "
+        "provider's issuer URL and the audience its tokens name for this API), or neither."
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "example.clerk.accounts.dev",
+        "ftp://issuer.example",
+        "https://",
+        "https://issuer.example:0",
+        "https://issuer.example:99999",
+        "http://[::1",
+        "https://issuer.example/?tenant=secret-tenant",
+        "https://issuer.example/#secret-fragment",
+        "https://user:secret-password@issuer.example",
+    ],
+)
+def test_an_unusable_auth_issuer_names_the_variable_and_never_echoes_it(monkeypatch, value):
+    monkeypatch.setenv("AUTH_ISSUER", value)
+    monkeypatch.setenv("AUTH_AUDIENCE", "api")
+    with pytest.raises(
+        SettingsError, match=r"^Invalid configuration: AUTH_ISSUER: .*issuer URL"
+    ) as error:
+        load_settings(_env_file=None)
+    assert "secret" not in str(error.value)
+    assert "issuer.example" not in str(error.value)
+
+
+def test_a_deployment_takes_only_an_https_issuer(monkeypatch):
+    monkeypatch.setenv("AUTH_ISSUER", "http://issuer.example")
+    monkeypatch.setenv("AUTH_AUDIENCE", "api")
+    assert load_settings(_env_file=None).auth_issuer == "http://issuer.example"  # locally
+    monkeypatch.setenv("VERCEL", "1")
+    with pytest.raises(SettingsError, match=r"^Invalid configuration: AUTH_ISSUER: a deployment"):
+        load_settings(_env_file=None)
+    monkeypatch.setenv("AUTH_ISSUER", ISSUER)
+    assert load_settings(_env_file=None).auth_issuer == ISSUER

@@ -14,6 +14,8 @@ import httpx
 import pytest
 
 from harness import ROOT
+from harness.dev_server import dev_server
+from harness.issuer import Issuer
 from harness.net import free_port
 from harness.openapi import collections, expected_allow, paths, unserved_request
 from harness.troubleshooting import entries, fix_for
@@ -299,3 +301,16 @@ def test_nothing_listening_is_a_failed_connection():
     code, out = smoke(f"http://127.0.0.1:{free_port()}")
     assert code != 0
     assert "FAIL  GET /api/: could not connect" in out
+
+
+@pytest.mark.slow
+def test_a_deployment_whose_items_take_a_signed_in_user_passes(tmp_path):
+    """With AUTH_ISSUER set, a collection that takes a user's token answers 401 to a request
+    without one: that is its check, not a failure."""
+    with Issuer() as issuer:
+        env = {"AUTH_ISSUER": issuer.url, "AUTH_AUDIENCE": issuer.audience}
+        with dev_server(tmp_path / "server.log", env=env) as url:
+            code, out = smoke(url)
+    assert code == 0, out
+    assert "ok    GET /api/items: 401 JSON, it takes a signed-in user's token" in out
+    assert "ok    GET /api/status: 200 JSON, a list of " in out

@@ -12,6 +12,7 @@ import pytest
 from mockupdb import OpMsg
 
 from harness import ROOT
+from harness.issuer import Issuer
 from harness.mongod import Mongod
 from harness.openapi import collections, expected_allow, parse_allow, paths, unserved_request
 from harness.rehearsal import (
@@ -415,6 +416,8 @@ BUNDLED = [
     "_vendor/pymongo",
     "_vendor/mangum",
     "_vendor/pydantic_settings",
+    "_vendor/jwt",
+    "_vendor/cryptography",
 ]
 LEFT_OUT = [
     "tests",
@@ -702,3 +705,88 @@ def test_concurrent_slow_queries_time_out_together_not_in_rounds(fluid_slow_quer
     responses = fluid_slow_queries.responses
     assert [r["status"] for r in responses] == [503] * 32
     assert max(r["seconds"] for r in responses) < 2.5 * TIMEOUT_MS / 1000
+
+
+# AUTH_ISSUER set: a sign-in provider on this machine (harness.issuer) over https, as a deployment
+# requires, its certificate trusted through SSL_CERT_FILE (which Python's default context reads);
+# the items are each user's, the status checks still the API key's.
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[Issuer]:
+    with Issuer(tls=True) as issuer:
+        yield issuer
+
+
+def item_request(method: str, path: str, token: str | None = None, body: dict | None = None):
+    headers = JSON_HEADERS | ({"authorization": f"Bearer {token}"} if token else {})
+    request = {"method": method, "path": path, "headers": headers}
+    return request | ({"body": json.dumps(body)} if body is not None else {})
+
+
+@pytest.fixture(scope="module")
+def tokens(provider: Issuer) -> dict[str, str]:
+    return {sub: provider.token(sub) for sub in ("alice", "bob")}
+
+
+@pytest.fixture(scope="module")
+def signed_in(function: Path, mongod: Mongod, provider: Issuer, tokens: dict) -> Rehearsal:
+    alice, bob = tokens["alice"], tokens["bob"]
+    created = {"title": "alice's"}
+    requests = {
+        "alice creates": item_request("POST", "/api/items", alice, created),
+        "alice lists": item_request("GET", "/api/items", alice),
+        "bob lists": item_request("GET", "/api/items", bob),
+        "no token": item_request("GET", "/api/items"),
+        "expired": item_request("GET", "/api/items", provider.token("alice", expires_in=-3600)),
+        "the key on an item": item_request("POST", "/api/items", API_KEY, created),
+        "a status check with the key": post_status(f"Bearer {API_KEY}"),
+        "a status check with a token": post_status(f"Bearer {alice}"),
+        "openapi": get("/api/openapi.json"),
+    }
+    env = {
+        "VERCEL": "1",
+        "MONGO_URL": mongod.url("signed_in"),
+        "API_KEY": API_KEY,
+        "AUTH_ISSUER": provider.url,
+        "AUTH_AUDIENCE": provider.audience,
+        "SSL_CERT_FILE": provider.ca_file,
+    }
+    return Rehearsal(function, requests, env)
+
+
+def test_signed_in_a_user_s_item_is_listed_for_them_only(signed_in):
+    assert signed_in["alice creates"]["status"] == 201
+    created = signed_in["alice creates"]["json"]["id"]
+    assert [item["id"] for item in signed_in["alice lists"]["json"]] == [created]
+    assert signed_in["bob lists"]["json"] == []
+
+
+def test_signed_in_the_keys_came_over_https_from_the_issuer(signed_in, provider):
+    assert f"sign-in keys fetched from {provider.url}/jwks.json" in signed_in.stderr
+    assert provider.jwks_requests == 1  # one instance, one fetch, however many tokens
+
+
+@pytest.mark.parametrize("name", ["no token", "expired", "the key on an item"])
+def test_signed_in_an_item_request_without_a_valid_token_is_401(signed_in, name):
+    assert signed_in[name]["status"] == 401
+    assert signed_in[name]["headers"]["www-authenticate"].startswith("Bearer")
+
+
+def test_signed_in_status_writes_still_take_the_api_key_only(signed_in):
+    assert signed_in["a status check with the key"]["status"] == 201
+    assert signed_in["a status check with a token"]["status"] == 401
+
+
+def test_signed_in_the_document_declares_the_user_token_on_the_items(signed_in):
+    paths = signed_in["openapi"]["json"]["paths"]
+    assert paths["/api/items"]["post"]["security"] == [{"UserToken": []}]
+    assert paths["/api/status"]["post"]["security"] == [{"APIKey": []}]
+
+
+def test_signed_in_no_token_key_or_claim_reaches_the_log(signed_in, tokens):
+    log = signed_in.stderr + signed_in.invocation.stdout
+    assert "request" in log  # the access lines are there...
+    for secret in (API_KEY, *tokens.values(), *(t.split(".")[1] for t in tokens.values())):
+        assert secret not in log  # ...and nothing of the tokens or the key
+    assert "alice" not in log and "bob" not in log

@@ -1,7 +1,8 @@
 """Items over HTTP, the whole lifecycle: create (at most once per Idempotency-Key), list, read
 (304 while unchanged), change by JSON Merge Patch and delete, both conditional on If-Match.
 
-An id that names no item, whatever its form, is a 404: ids are opaque to clients. Every item
+An id that names no item of the user's, whatever its form, is a 404: ids are opaque to clients,
+and another user's item is exactly like one that does not exist (`Items`). Every item
 is read through `SHAPE` (so an item stored in an earlier shape reads as today's), and every
 write stores today's shape, checked to read back before it is written.
 """
@@ -13,12 +14,11 @@ from fastapi import APIRouter, Body, HTTPException, Request, Response
 
 from backend import items_store, paging
 from backend.clock import Clock
-from backend.db import Db
 from backend.errors import error_responses
 from backend.etags import IfMatch, IfNoneMatch, etag, match, none_match, version_filter
 from backend.exceptions import DatabaseUnavailable
-from backend.idempotency import IdempotencyKey, create_once
-from backend.items_store import ITEMS, ORDER, SHAPE
+from backend.idempotency import IdempotencyKey
+from backend.items_store import ORDER, SHAPE, Items
 from backend.models import ItemCreate, ItemPublic, ItemUpdate
 
 router = APIRouter(prefix="/api/items", tags=["items"])
@@ -37,7 +37,7 @@ MergePatch = Annotated[ItemUpdate, Body(media_type="application/merge-patch+json
 @router.post("", status_code=201, responses=error_responses(422, 503))
 async def create_item(
     body: ItemCreate,
-    db: Db,
+    items: Items,
     clock: Clock,
     response: Response,
     idempotency_key: IdempotencyKey = None,
@@ -53,8 +53,8 @@ async def create_item(
             "version": 1,
         }
     )
-    document = await create_once(
-        db, ITEMS, document, body=body, key=idempotency_key, now=moment, response=response
+    document = await items.create_once(
+        document, body=body, key=idempotency_key, now=moment, response=response
     )
     response.headers["Location"] = f"{router.prefix}/{document['_id']}"
     response.headers["ETag"] = etag(document)
@@ -63,15 +63,15 @@ async def create_item(
 
 @router.get("", responses=error_responses(422, 503))
 async def list_items(
-    db: Db,
+    items: Items,
     request: Request,
     response: Response,
     limit: paging.Limit = 100,
     cursor: paging.Cursor = None,
 ) -> list[ItemPublic]:
-    """List items, newest first; `Link: rel="next"` points to the next page."""
+    """List the user's items, newest first; `Link: rel="next"` points to the next page."""
     documents = await paging.page(
-        db[ITEMS], by=ORDER, limit=limit, cursor=cursor, request=request, response=response
+        items, by=ORDER, limit=limit, cursor=cursor, request=request, response=response
     )
     return [SHAPE.read(document) for document in documents]
 
@@ -85,10 +85,10 @@ async def list_items(
     },
 )
 async def read_item(
-    item_id: str, db: Db, response: Response, if_none_match: IfNoneMatch = None
+    item_id: str, items: Items, response: Response, if_none_match: IfNoneMatch = None
 ) -> ItemPublic | Response:
     """Read one item; its `ETag` is its version."""
-    document = await items_store.find(db, item_id)
+    document = await items_store.find(items, item_id)
     if document is None:
         raise HTTPException(404, NOT_FOUND)
     if not none_match(if_none_match, document):
@@ -101,7 +101,7 @@ async def read_item(
 async def update_item(
     item_id: str,
     patch: MergePatch,
-    db: Db,
+    items: Items,
     clock: Clock,
     response: Response,
     if_match: IfMatch = None,
@@ -110,13 +110,13 @@ async def update_item(
     removes `description` or `due`. Every change adds one to `version`."""
     fields = patch.model_dump(exclude_unset=True)
     for _ in range(MAX_ATTEMPTS):
-        stored = await items_store.find(db, item_id)
+        stored = await items_store.find(items, item_id)
         if stored is None:
             raise HTTPException(404, NOT_FOUND)
         if not match(if_match, stored):
             raise HTTPException(412, CHANGED)
         document = SHAPE.to_store(_merged(SHAPE.upgrade(stored), fields, clock))
-        if await items_store.replace(db, stored, document):
+        if await items_store.replace(items, stored, document):
             response.headers["ETag"] = etag(document)
             return SHAPE.read(document)
     raise DatabaseUnavailable(BUSY.format(n=MAX_ATTEMPTS), transient=True)
@@ -129,9 +129,9 @@ def _merged(item: dict[str, Any], fields: dict[str, Any], clock: Clock) -> dict[
 
 
 @router.delete("/{item_id}", status_code=204, responses=error_responses(404, 412, 503))
-async def delete_item(item_id: str, db: Db, if_match: IfMatch = None) -> None:
+async def delete_item(item_id: str, items: Items, if_match: IfMatch = None) -> None:
     """Delete an item."""
-    if not await items_store.delete(db, item_id, version_filter(if_match)):
-        if await items_store.find(db, item_id) is None:
+    if not await items_store.delete(items, item_id, version_filter(if_match)):
+        if await items_store.find(items, item_id) is None:
             raise HTTPException(404, NOT_FOUND)
         raise HTTPException(412, CHANGED)
