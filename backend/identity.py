@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.routing import iter_route_contexts
 
+from backend.errors import route_operations
 from backend.log import logger
 from backend.settings import Settings
 
@@ -315,15 +315,12 @@ def document_users(openapi: dict[str, Any], app: FastAPI) -> None:
         "description": "The signed-in user's token from the sign-in provider (AUTH_ISSUER), "
         "for AUTH_AUDIENCE. The API key does not reach users' data.",
     }
-    paths = openapi.get("paths", {})
-    for route in iter_route_contexts(app.router.routes):
-        if not takes_user(route):
-            continue
-        for method in route.methods or ():
-            operation = paths.get(route.path_format, {}).get(method.lower())
-            if operation is not None:
-                operation["security"] = [{SCHEME: []}]
-                operation.setdefault("responses", {}).update(_user_errors())
+    for route, _, operation in route_operations(openapi, app.router.routes):
+        if takes_user(route):
+            operation["security"] = [{SCHEME: []}]
+            responses = operation.setdefault("responses", {})
+            responses.pop("403", None)  # the API key's "writes are off": not on a user's route
+            responses.update(_user_errors())
 
 
 def _user_errors() -> dict[str, Any]:

@@ -537,7 +537,9 @@ def test_the_document_declares_the_user_token_on_user_routes_only(signed_in):
         assert operation["security"] == [{"UserToken": []}]
         assert "WWW-Authenticate" in operation["responses"]["401"]["headers"]
         assert "expired, audience, issuer" in operation["responses"]["401"]["description"]
+        assert "403" not in operation["responses"]  # the API key's "writes are off"
     assert paths["/api/status"]["post"]["security"] == [{"APIKey": []}]
+    assert "403" in paths["/api/status"]["post"]["responses"]
     assert "security" not in paths["/api/status"]["get"]
 
 
