@@ -103,7 +103,7 @@ class Mongo:
             except ImportError:
                 raise DatabaseUnavailable(
                     "MONGO_URL is not set and the embedded database (mongomock-motor) is not "
-                    "installed: set MONGO_URL, or pip install -r requirements-dev.txt."
+                    "installed: set MONGO_URL, or run `make dev`, which installs it."
                 ) from None
             return AsyncMongoMockClient(tz_aware=True)
 
