@@ -2,6 +2,7 @@
 the lock; requirements.txt is its export; `make upgrade` says what moved. (That the deployed
 function holds the lock's versions is the rehearsal's: tests/test_vercel_rehearsal.py.)"""
 
+import os
 import re
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from packaging.version import Version
 from harness import ROOT
 from harness.pins import python_version, uv
 from harness.rehearsal import copy_project
+from tests.conftest import outside_make
 
 EXPORT = ["export", "--frozen", "--no-dev", "--no-emit-project"]  # as `make lock` runs it
 
@@ -25,7 +27,12 @@ def run_uv(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 
 def make(target: str, project: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["make", target], cwd=project, capture_output=True, text=True, check=False
+        ["make", target],
+        cwd=project,
+        env=outside_make(dict(os.environ)),
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 

@@ -17,6 +17,7 @@ from harness import ROOT
 from harness.net import free_port
 from harness.pins import makefile_setting, python_version, uv
 from harness.rehearsal import copy_project
+from tests.conftest import outside_make
 
 
 @pytest.fixture
@@ -92,7 +93,8 @@ def make_dev_with_another_python(
     for name in ("python3", other.name):
         (bin_dir / name).symlink_to(other)
     port = free_port()
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PORT": str(port)}
+    env = outside_make({**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
+    env["PORT"] = str(port)
     env.update({"PYTHON": other.name, "MONGO_URL": "", "API_KEY": "", "VERCEL": "0"})
     log = tmp_path / "make-dev.log"
     with log.open("wb") as output:
