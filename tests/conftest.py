@@ -31,13 +31,14 @@ from harness.pins import python_version
 from harness.rehearsal import TOOLS, RehearsalError, builder_version, pinned_cli_version
 from harness.status_page import chromium, visible_text
 
-MAKE_VARIABLES = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}
-
 
 def outside_make(env: dict[str, str]) -> dict[str, str]:
-    """`env` without what an outer `make` passes to the ones it starts (`make test
-    PYTHON_VERSION=3.13` would reach a `make` a test runs): a `make` as a user types it."""
-    return {name: value for name, value in env.items() if name not in MAKE_VARIABLES}
+    """`env` without what an outer `make` passes to the ones it starts: its flags, and the
+    variables set on its command line (`make test PYTHON_VERSION=3.13` would reach a `make` a
+    test runs): a `make` as a user types it."""
+    assignments = env.get("MAKEFLAGS", "").partition(" -- ")[2].split()
+    passed = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", *(a.split("=")[0] for a in assignments)}
+    return {name: value for name, value in env.items() if name not in passed}
 
 
 def pytest_report_header() -> str:
