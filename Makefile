@@ -1,26 +1,47 @@
 # Every target does its own set-up, idempotently: on a fresh clone `make dev` and `make test`
-# are all it takes (Python 3.12, Node.js and npm on the machine).
+# are all it takes (any python3 with pip, to fetch uv; for `make test`, Node.js and npm).
 PORT ?= 8000
 EMBEDDED_DATA_FILE ?= .data/embedded.json
 URL ?= http://127.0.0.1:$(PORT)
 ISSUER_PORT ?= 8001
 VERCEL_VERSION := 59.25.4
-PYTHON ?= $(shell command -v python3.12 || echo python3)
-VENV := .venv/.installed
+UV_VERSION := 0.13.9
+# Any Python: it only fetches uv, which then finds PYTHON_VERSION on the machine or downloads it.
+PYTHON ?= python3
+# The deployment's Python (Vercel reads .python-version); `make test PYTHON_VERSION=3.13` runs
+# .venv, and so the tests and `make dev`, on another (the rehearsal's function stays on this one).
+PYTHON_VERSION ?= $(shell cat .python-version)
+UV := .tools/uv-$(UV_VERSION)/bin/uv
+VENV := .venv/.installed-$(PYTHON_VERSION)
 VERCEL_CLI := .tools/vercel-$(VERCEL_VERSION)
+# pyenv's shims run only the versions pyenv selects: select the one uv looks for.
+FIND_PYTHON := PYENV_VERSION=$(PYTHON_VERSION)
+
 # README's TypeScript client command, and the compiler its test checks the output with.
 OPENAPI_TYPESCRIPT_VERSION := 7.13.0
 TYPESCRIPT_VERSION := 5.9.3
 TYPESCRIPT_TOOLS := .tools/openapi-typescript-$(OPENAPI_TYPESCRIPT_VERSION)
 
-.PHONY: dev issuer token smoke migrate test test-fast lint format bench loadtest clean
+.PHONY: dev issuer token smoke migrate test test-fast lint format bench loadtest lock upgrade rehearse-latest clean
 
-$(VENV): requirements.txt requirements-dev.txt
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 12) else \
-		"Python 3.12 is required (found " + sys.version.split()[0] + "): install it, e.g. pyenv install 3.12")'
-	$(PYTHON) -m venv .venv
-	.venv/bin/python -m pip install -q --upgrade pip
-	.venv/bin/python -m pip install -q -r requirements-dev.txt
+$(UV):
+	@$(PYTHON) -m pip --version >/dev/null 2>&1 || { echo "make fetches uv from PyPI with \
+	pip: \`$(PYTHON) -m pip\` is missing. Install pip (e.g. apt-get install python3-pip), or \
+	name a Python that has it: make PYTHON=/path/to/python3"; exit 1; }
+	PIP_ROOT_USER_ACTION=ignore $(PYTHON) -m pip install --quiet --disable-pip-version-check \
+		--target .tools/uv-$(UV_VERSION) uv==$(UV_VERSION)
+
+# The lock, as it is, on PYTHON_VERSION; an edit to pyproject.toml not yet locked stops here.
+$(VENV): pyproject.toml uv.lock .python-version | $(UV)
+	@$(FIND_PYTHON) $(UV) python find $(PYTHON_VERSION) >/dev/null 2>&1 \
+		|| $(FIND_PYTHON) $(UV) python install $(PYTHON_VERSION) || { echo "Python \
+	$(PYTHON_VERSION) is not on this machine, and uv could not download it (above). Install \
+	it (pyenv install $(PYTHON_VERSION), apt-get install python$(PYTHON_VERSION), brew install \
+	python@$(PYTHON_VERSION)) or give uv internet access, then run make again."; exit 1; }
+	@$(FIND_PYTHON) $(UV) lock --check --offline --quiet --python $(PYTHON_VERSION) 2>/dev/null \
+		|| { echo "pyproject.toml's dependencies changed since uv.lock was made: run \
+	\`make lock\`"; exit 1; }
+	$(FIND_PYTHON) $(UV) sync --frozen --python $(PYTHON_VERSION)
 	touch $@
 
 $(VERCEL_CLI):
@@ -79,6 +100,23 @@ loadtest: $(VENV)
 
 bench: $(VENV) $(VERCEL_CLI)
 	.venv/bin/python -m scripts.bench
+
+# After an edit to pyproject.toml: uv.lock anew (keeping every version it can), requirements.txt
+# from it; the next target syncs .venv.
+lock: | $(UV)
+	$(UV) lock
+	$(UV) export --frozen --no-dev --no-emit-project --quiet --output-file requirements.txt
+
+# Every package to the newest pyproject.toml allows; uv prints each that moved.
+upgrade: | $(UV)
+	$(UV) lock --upgrade
+	$(UV) export --frozen --no-dev --no-emit-project --quiet --output-file requirements.txt
+
+# The deploy rehearsal with the newest @vercel/python on the npm registry under the pinned CLI, in
+# its own folder (.tools/vercel-python-<version>); `make test` keeps the CLI's own builder.
+rehearse-latest: $(VENV)
+	@command -v npm >/dev/null || { echo "npm is required for the Vercel CLI: install Node.js 20+ (https://nodejs.org)"; exit 1; }
+	.venv/bin/python -m scripts.rehearse_latest
 
 clean:
 	rm -rf .venv .tools .vercel .pytest_cache .ruff_cache

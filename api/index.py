@@ -111,7 +111,7 @@ def _lambda_adapter() -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     except ImportError as exc:
         raise RuntimeError(
             f"The AWS Lambda handler cannot run: {type(exc).__name__}: {exc}. "
-            "Add mangum to requirements.txt."
+            "Add mangum to pyproject.toml's dependencies, then `make lock`."
         ) from None
     return Mangum(app, lifespan="off")
 

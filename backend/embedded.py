@@ -37,7 +37,7 @@ class EmbeddedDatabase:
         except ImportError:
             raise DatabaseUnavailable(
                 "MONGO_URL is not set and the embedded database (mongomock-motor) is not "
-                "installed: set MONGO_URL, or pip install -r requirements-dev.txt."
+                "installed: set MONGO_URL, or run `make dev`, which installs it."
             ) from None
         self.data_file = data_file and data_file.resolve()  # what every message names
         self._store = StrictMongoClient(tz_aware=True)

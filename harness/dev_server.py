@@ -28,10 +28,18 @@ STOP_SECONDS = 10.0
 APP = "harness.local_vercel:app"
 
 
+def source_folders(project: Path = ROOT) -> list[Path]:
+    """The project's top-level folders but the hidden ones (.venv, .tools, .git: thousands of
+    files that are not its sources), sorted."""
+    return sorted(p for p in project.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
 def uvicorn_command(app: str, port: int, *, reload: bool = False) -> list[str]:
-    """The one uvicorn command line: the access line is the app's own, so uvicorn's is off."""
+    """The one uvicorn command line: the access line is the app's own, so uvicorn's is off. The
+    reloader polls every .py under its folders: only the sources, or it keeps a core busy."""
     command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
-    return [*command, "--no-access-log", *(["--reload"] if reload else [])]
+    watched = [arg for folder in source_folders() for arg in ("--reload-dir", str(folder))]
+    return [*command, "--no-access-log", *(["--reload", *watched] if reload else [])]
 
 
 @contextmanager

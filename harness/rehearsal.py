@@ -1,17 +1,16 @@
 """Builds a project with Vercel's own CLI and runs the built function the way Lambda does.
 
 `build()` runs `vercel build` on a copy of the project and lays the function out as deployed;
-`invoke()` imports it in a fresh Python 3.12 with nothing but the bundle, and calls its
-`vc_handler` once per request; `uploaded_files()` lists what `vercel deploy` would upload.
-Standard library only.
+`invoke()` imports it in a fresh Python of the deployment's version with nothing but the bundle,
+and calls its `vc_handler` once per request; `uploaded_files()` lists what `vercel deploy` would
+upload. The CLI is the one in .tools, or in the folder VERCEL_TOOLS names (`make
+rehearse-latest`: the same CLI with the newest @vercel/python).
 """
 
 import json
 import os
-import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from harness import ROOT
+from harness.pins import PinError, deployment_python, makefile_setting, uv
 
-VERCEL_CLI = ROOT / ".tools" / "node_modules" / ".bin" / "vercel"
-CLI_PACKAGE = ROOT / ".tools" / "node_modules" / "vercel" / "package.json"
-VENV_BIN = Path(sys.executable).parent
+TOOLS = ROOT / os.environ.get("VERCEL_TOOLS", ".tools")
+VERCEL_CLI = TOOLS / "node_modules" / ".bin" / "vercel"
+CLI_PACKAGE = TOOLS / "node_modules" / "vercel" / "package.json"
 LOCAL_ENV = "MONGO_URL=mongodb://leak:LOCAL-ENV-SECRET@127.0.0.1:1/\n"
 # What the dashboard records when it detects the FastAPI preset; vercel.json must override it.
 PROJECT_JSON = {
@@ -30,7 +30,7 @@ PROJECT_JSON = {
     "orgId": "team_local",
     "settings": {"framework": "fastapi"},
 }
-CLI_CHUNKS = ROOT / ".tools" / "node_modules" / "vercel" / "dist" / "chunks"
+CLI_CHUNKS = TOOLS / "node_modules" / "vercel" / "dist" / "chunks"
 FUNCTION = Path(".vercel/output/functions/api/index.func")
 NOT_COPIED = (".tools/", ".venv/")
 MARKER = "\n@@vercel_local@@"
@@ -83,18 +83,6 @@ class Invocation:
     stdout: str
 
 
-def python312() -> Path:
-    """The base interpreter (a venv's would bring its site-packages), as a Lambda has it."""
-    candidates = [Path(sys.base_prefix) / "bin" / "python3.12", shutil.which("python3.12")]
-    for candidate in filter(None, candidates):
-        if Path(candidate).is_file():
-            return Path(candidate)
-    raise RehearsalError(
-        "Python 3.12 is required to run the built function: install it "
-        "(e.g. `pyenv install 3.12`), then `make test`."
-    )
-
-
 def function_env(function: Path, env: dict[str, str]) -> dict[str, str]:
     """The built function's environment (its `.vc-config.json` sets PYTHONPATH, among others),
     with `env` on top and nothing of this machine's but a PATH."""
@@ -109,10 +97,16 @@ def function_env(function: Path, env: dict[str, str]) -> dict[str, str]:
 
 def pinned_cli_version() -> str:
     """The Vercel CLI version the Makefile pins (`VERCEL_VERSION`), which `make test` installs."""
-    found = re.search(r"^VERCEL_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
-    if found is None:
-        raise RehearsalError("The Makefile no longer says `VERCEL_VERSION := <version>`.")
-    return found[1]
+    return makefile_setting("VERCEL_VERSION")
+
+
+def builder_version() -> str:
+    """The version of @vercel/python, Vercel's Python builder, that the CLI in use loads."""
+    for folder in (CLI_PACKAGE.parent, TOOLS):  # nested under the CLI, or hoisted beside it
+        package = folder / "node_modules" / "@vercel" / "python" / "package.json"
+        if package.is_file():
+            return json.loads(package.read_text())["version"]
+    raise RehearsalError(f"No @vercel/python under {TOOLS}: run `make test`, which installs it.")
 
 
 def check_prerequisites() -> None:
@@ -130,15 +124,14 @@ def check_prerequisites() -> None:
     installed = json.loads(CLI_PACKAGE.read_text())["version"]
     if installed != pinned_cli_version():
         raise RehearsalError(
-            f"The Vercel CLI in .tools is {installed}; the Makefile pins {pinned_cli_version()}: "
-            "run `make test`, which installs it."
+            f"The Vercel CLI in {TOOLS} is {installed}; the Makefile pins "
+            f"{pinned_cli_version()}: run `make test`, which installs it."
         )
-    if shutil.which("uv", path=str(VENV_BIN)) is None:
-        raise RehearsalError(
-            f"`uv` is missing from {VENV_BIN} (`vercel build` needs it): run `make test`, "
-            "which installs requirements-dev.txt into .venv."
-        )
-    python312()
+    try:
+        uv()  # `vercel build` needs it on PATH
+        deployment_python()
+    except PinError as exc:
+        raise RehearsalError(str(exc)) from None
 
 
 def max_duration(project: Path) -> float:
@@ -163,12 +156,13 @@ def build(
 ) -> Path:
     """`vercel build` a copy of `project` in `work/src` as `vercel deploy` builds it, with
     vercel.json's `build.env` and then `build_env` as the build's environment variables; return
-    the function laid out in `work/function` as deployed."""
+    the function laid out in `work/function` as deployed. What the build printed is in
+    `work/build.log`."""
     check_prerequisites()
     src, function = work / "src", work / "function"
     for stale in (src, function):
         shutil.rmtree(stale, ignore_errors=True)
-    _copy_project(project, src)
+    copy_project(project, src)
     if patch is not None:
         patch(src)
     for name in (".env", ".env.local", ".envrc"):  # what developers keep secrets in
@@ -179,7 +173,7 @@ def build(
     env = {
         **os.environ,
         "VERCEL_TELEMETRY_DISABLED": "1",
-        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PATH": f"{uv().parent}{os.pathsep}{os.environ.get('PATH', '')}",
         **deploy_build_env(src),
         **(build_env or {}),
     }
@@ -192,6 +186,7 @@ def build(
         check=False,
     )
     output = f"{result.stdout}\n{result.stderr}".strip()
+    (work / "build.log").write_text(output)
     if result.returncode != 0:
         raise RehearsalError(f"`vercel build` failed (exit {result.returncode}):\n{output}")
     built = src / FUNCTION
@@ -226,7 +221,7 @@ def invoke(
     many threads (`concurrent`), as Fluid compute sends them into one instance."""
     try:
         result = subprocess.run(
-            [str(python312()), "-S", "-c", _RUNNER],
+            [str(deployment_python()), "-S", "-c", _RUNNER],
             cwd=function,
             env=function_env(function, env),
             input=json.dumps([requests, concurrent]),
@@ -275,7 +270,8 @@ def uploaded_files(project: Path) -> list[str]:
     return sorted(str(Path(path).relative_to(project)) for path in json.loads(result.stdout))
 
 
-def _copy_project(project: Path, src: Path) -> None:
+def copy_project(project: Path, src: Path) -> None:
+    """The project's files as git lists them (committed or not, but not ignored), into `src`."""
     listed = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard", "-z"],
         cwd=project,

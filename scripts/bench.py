@@ -26,7 +26,8 @@ from typing import Any
 
 from harness import ROOT
 from harness.dev_server import dev_server
-from harness.rehearsal import build, function_env, invoke, python312
+from harness.pins import bytecode_suffix, deployment_python
+from harness.rehearsal import build, function_env, invoke
 from harness.stats import percentile
 
 FLOOR_APP = """from fastapi import FastAPI
@@ -103,7 +104,7 @@ def _importtime(function: Path) -> list[tuple[int, int, str]]:
     """`python -X importtime -c 'import api.index'` in the built function, as Vercel's runtime
     imports it: (self µs, cumulative µs, name) per module."""
     result = subprocess.run(
-        [str(python312()), "-S", "-X", "importtime", "-c", "import api.index"],
+        [str(deployment_python()), "-S", "-X", "importtime", "-c", "import api.index"],
         cwd=function,
         capture_output=True,
         text=True,
@@ -247,7 +248,7 @@ def main() -> int:
             for name, (project, build_env) in BUILDS.items()
         }
         for name, function in functions.items():  # what the figures' labels say
-            shipped = (function / "api" / "__pycache__" / "index.cpython-312.pyc").is_file()
+            shipped = (function / "api" / "__pycache__" / f"index{bytecode_suffix()}").is_file()
             assert shipped == (name in SHIPS_BYTECODE), f"{name} ships bytecode: {shipped}"
 
         cold = rounds(args.runs, lambda name: cold_start_s(functions[name]), list(functions))

@@ -1,7 +1,8 @@
 """Shared fixtures: settings from only what a test passes, an app on the embedded store or on a
 real driver against a wire-protocol server (harness.mongod), `make dev`'s server in each state a
 deployment can be in, stand-ins for what Vercel answers before the function runs, and pages in
-headless Chromium, each saved as a screenshot and its text when its test fails."""
+headless Chromium, each saved as a screenshot and its text when its test fails. The report's
+header names the builder the deploy rehearsal runs."""
 
 import contextlib
 import json
@@ -27,7 +28,31 @@ from harness import ROOT
 from harness.dev_server import dev_server
 from harness.issuer import Issuer
 from harness.mongod import Mongod
+from harness.pins import python_version
+from harness.rehearsal import TOOLS, RehearsalError, builder_version, pinned_cli_version
 from harness.status_page import chromium, visible_text
+
+
+def outside_make(env: dict[str, str]) -> dict[str, str]:
+    """`env` without what an outer `make` passes to the ones it starts: its flags, and the
+    variables set on its command line (`make test PYTHON_VERSION=3.13` would reach a `make` a
+    test runs): a `make` as a user types it."""
+    assignments = env.get("MAKEFLAGS", "").partition(" -- ")[2].split()
+    passed = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", *(a.split("=")[0] for a in assignments)}
+    return {name: value for name, value in env.items() if name not in passed}
+
+
+def pytest_report_header() -> str:
+    """The builder the deploy rehearsal runs: the pinned CLI's own, or under `make
+    rehearse-latest` the newest on the npm registry."""
+    try:
+        builder = f"@vercel/python {builder_version()}"
+    except RehearsalError:
+        builder = "no @vercel/python installed yet"
+    return (
+        f"rehearsal: {builder} under the Vercel CLI {pinned_cli_version()} in {TOOLS}, "
+        f"the function on Python {python_version()}"
+    )
 
 
 @pytest.fixture(autouse=True)

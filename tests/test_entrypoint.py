@@ -227,7 +227,7 @@ def test_a_missing_mangum_leaves_app_working_and_handler_explaining():
     result = run_python(code)
     assert result.returncode == 1
     assert re.search(
-        r"RuntimeError: The AWS Lambda handler cannot run: ModuleNotFoundError.*requirements\.txt",
+        r"RuntimeError: The AWS Lambda handler cannot run: ModuleNotFoundError.*pyproject\.toml",
         result.stderr,
     )
 

@@ -6,18 +6,23 @@ import json
 import shutil
 import socket
 from collections.abc import Callable, Iterator
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 from mockupdb import OpMsg
+from packaging.utils import canonicalize_name
 
 from harness import ROOT
 from harness.issuer import Issuer
 from harness.mongod import Mongod
 from harness.openapi import collections, expected_allow, parse_allow, paths, unserved_request
+from harness.pins import bytecode_suffix, locked_runtime
 from harness.rehearsal import (
+    TOOLS,
     Invocation,
     build,
+    builder_version,
     invoke,
     max_duration,
     pinned_cli_version,
@@ -428,7 +433,8 @@ LEFT_OUT = [
     ".envrc",
     *LOCAL_TOOL_FOLDERS,
     "README.md",
-    "requirements-dev.txt",
+    "uv.lock",  # read by the build, not by the function
+    "requirements.txt",
     "_vendor/mongomock_motor",
     "_vendor/mongomock",
     "_vendor/pytest",
@@ -502,8 +508,9 @@ def bundled_project_files(function: Path) -> set[str]:
 
 
 def test_vercel_deploy_uploads_every_file_the_build_reads(function, uploaded):
-    needed = bundled_project_files(function) | {"public/index.html"}
-    assert {"api/index.py", "backend/server.py", "requirements.txt", "vercel.json"} <= needed
+    read_by_the_build = {"public/index.html", "uv.lock", "pyproject.toml", ".python-version"}
+    needed = bundled_project_files(function) | read_by_the_build
+    assert {"api/index.py", "backend/server.py", "vercel.json"} <= needed
     assert sorted(needed - set(uploaded)) == []
 
 
@@ -513,6 +520,43 @@ def test_vercel_deploy_uploads_no_folder_the_function_leaves_out(function, uploa
     assert folders == held | {"public"}, "list in .vercelignore each folder the build never reads"
 
 
+# What is tested is what deploys: the builder installs uv.lock as it is, so the function holds
+# the lock's runtime packages at its versions, the ones .venv gave the tests; and the builder is
+# the one asked for (the CLI's own, or the newest under `make rehearse-latest`).
+
+BUILDER_ADDS = {"vercel-runtime", "pip"}  # its runtime, and the pip its build venv is seeded with
+
+
+def our_distributions(function: Path) -> dict[str, str]:
+    """`{canonical name: version}` of the distributions in the function's `_vendor`, but the
+    builder's own (checked there)."""
+    found = [metadata.PathDistribution(info) for info in (function / "_vendor").glob("*.dist-info")]
+    bundled = {canonicalize_name(dist.metadata["Name"]): dist.version for dist in found}
+    return {name: version for name, version in bundled.items() if name not in BUILDER_ADDS}
+
+
+def test_the_builder_installs_the_lock_as_it_is(function):
+    log = (function.parent / "build.log").read_text()
+    assert "Installing required dependencies from uv.lock..." in log
+
+
+def test_the_function_holds_exactly_the_lock_s_runtime_packages(function):
+    assert our_distributions(function) == locked_runtime()
+
+
+def test_the_function_s_packages_are_the_venv_s(function):
+    bundled = our_distributions(function)
+    assert {name: metadata.version(name) for name in bundled} == bundled
+
+
+def test_the_build_used_the_builder_in_tools(function):
+    builds = json.loads((function.parent / "src/.vercel/output/builds.json").read_text())
+    (python,) = [b for b in builds["builds"] if b["use"] == "@vercel/python"]
+    package = Path(python["requirePath"]).parent.parent / "package.json"
+    assert package.is_relative_to(TOOLS)
+    assert json.loads(package.read_text())["version"] == builder_version()
+
+
 # vercel.json's build.env sets VERCEL_PYTHON_COMPILEALL=1, a build environment variable of
 # Vercel's Python builder: the function ships bytecode, about half the cold start
 # (docs/performance.md; `make bench`). `build()` applies build.env as `vercel deploy` does, so every
@@ -520,8 +564,8 @@ def test_vercel_deploy_uploads_no_folder_the_function_leaves_out(function, uploa
 
 
 def test_the_default_build_ships_bytecode(function):
-    assert (function / "backend" / "__pycache__" / "server.cpython-312.pyc").is_file()
-    assert list((function / "_vendor" / "fastapi" / "__pycache__").glob("*.cpython-312.pyc"))
+    assert (function / "backend" / "__pycache__" / f"server{bytecode_suffix()}").is_file()
+    assert list((function / "_vendor" / "fastapi" / "__pycache__").glob(f"*{bytecode_suffix()}"))
 
 
 def test_the_default_build_serves_from_its_bytecode(function):
@@ -530,7 +574,7 @@ def test_the_default_build_serves_from_its_bytecode(function):
     assert rehearsal["root"]["status"] == 200
     loaded = [line for line in rehearsal.stderr.splitlines() if "code object from" in line]
     for module in ("backend/__pycache__/server", "fastapi/__pycache__/routing"):
-        assert any(f"{module}.cpython-312.pyc" in line for line in loaded), module
+        assert any(f"{module}{bytecode_suffix()}" in line for line in loaded), module
 
 
 # Fluid compute: one instance serves many requests at once, on one event loop.
