@@ -12,7 +12,6 @@ from fastapi import FastAPI
 from backend import idempotency, items_store, status_store
 from backend.auth import RequireAPIKey, document_security, log_write_access
 from backend.db import Mongo
-from backend.embedded import START_EMPTY, SaveEmbeddedData
 from backend.errors import add_exception_handlers, declare_errors
 from backend.exceptions import DatabaseUnavailable
 from backend.identity import document_users, log_identity, make_issuer
@@ -63,7 +62,9 @@ async def _open_embedded(mongo: Mongo) -> None:
         )
         return
     # Read now, so the log says at once whether the data came back (only ever locally: Vercel
-    # never uses the embedded database).
+    # never uses the embedded database, so a deployment never imports its module).
+    from backend.embedded import START_EMPTY
+
     try:
         await mongo.database()
     except DatabaseUnavailable as exc:
@@ -115,6 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.openapi = openapi  # type: ignore[method-assign]
 
     if settings.database_mode == "embedded" and settings.embedded_data_file is not None:
+        from backend.embedded import SaveEmbeddedData
+
         # Innermost: saved before the response starts; a failed save is the JSON 500.
         app.add_middleware(SaveEmbeddedData, save=app.state.mongo.save)
     # After the key check (a write without the key is a 401 whatever its body):

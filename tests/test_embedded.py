@@ -7,6 +7,9 @@ and never shared by two servers. Over real HTTP: tests/test_dev_server.py, tests
 import asyncio
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +24,7 @@ from backend.db import Db, Mongo
 from backend.embedded import EmbeddedDatabase
 from backend.server import create_app
 from backend.strict_mongomock import CODE_NAMES
+from harness import ROOT
 from tests.test_mongod import REFUSED, REFUSED_IDS, STORED, writes
 
 
@@ -329,3 +333,14 @@ def test_a_deployment_never_opens_the_data_file(make_settings, tmp_path):
     assert health.status_code == 503
     assert health.json()["detail"].startswith("MONGO_URL is not set, nor MONGODB_URI.")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_deployment_never_imports_the_embedded_database():
+    """Import time is cold-start time: what only `make dev` uses stays out of a deployment's."""
+    loaded = "sorted(m for m in sys.modules if 'embedded' in m or 'mongomock' in m)"
+    code = f"import sys, backend.server; print({loaded})"
+    env = {**os.environ, "VERCEL": "1", "MONGO_URL": "", "EMBEDDED_DATA_FILE": ""}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT, env=env
+    )
+    assert result.stdout.strip() == "[]"
