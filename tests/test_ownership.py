@@ -4,20 +4,17 @@ user, exactly like an id that names nothing, and changes nothing; lists, idempot
 the database's queries are per user; items stored before ownership reach nobody until
 `make migrate OWNER=<sub>` gives them to one. On every database."""
 
-import os
-import subprocess
-import sys
 import uuid
 
 import pytest
 
 from backend.owners import OWNER, owned_collections
 from backend.server import INDEXES, SHAPES, create_app
-from harness import ROOT
 from harness.openapi import PATH_PARAMETER, collections, expected_allow, paths, request_body
 from harness.shapes import samples
 from scripts import migrate
 from tests.conftest import ON_EVERY_DATABASE
+from tests.test_migrate import run_migrate
 
 ITEMS = "/api/items"
 ITEM_SHAPE = next(shape for shape in SHAPES if shape.collection == "items")
@@ -299,17 +296,10 @@ def test_without_auth_issuer_an_item_a_user_owns_is_served_to_nobody(make_client
 def test_make_migrate_owner_dry_runs_then_gives_the_unowned_items(app, client, as_user):
     store_samples(app, client)
     unowned = sample_ids_by_owner()[None]
-    env = {**os.environ, "MONGO_URL": app.state.mongo.settings.connection_string}
+    url = app.state.mongo.settings.connection_string
 
     def command(*args):
-        return subprocess.run(
-            [sys.executable, "-m", "scripts.migrate", "--owner", "auth0|alice", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        return run_migrate({"MONGO_URL": url}, "--owner", "auth0|alice", *args)
 
     dry = command()
     assert dry.returncode == 0, dry.stderr
