@@ -10,28 +10,28 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, iter_route_contexts
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
 from backend.exceptions import DatabaseUnavailable
 from backend.log import logger
+from backend.models import Output
 
 MAX_BODY_BYTES = 64 * 1024
 
 
-class ErrorMessage(BaseModel):
+class ErrorMessage(Output):
     detail: str
 
 
-class FieldError(BaseModel):
+class FieldError(Output):
     type: str
     loc: list[str | int]
     msg: str
 
 
-class InvalidInput(BaseModel):
+class InvalidInput(Output):
     detail: list[FieldError] | str
 
 
@@ -54,15 +54,18 @@ ANY_REQUEST = (400, 413, 500)
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI `responses` entries for these error statuses, any status: a route passes
-    them to its decorator (`responses=error_responses(404, 503)`)."""
-    return {status: _documented(status) for status in sorted(statuses)}
+    them to its decorator (`responses=error_responses(404, 503)`). Their bodies are declared
+    by `declare_errors`, as for an error a route declares its own way: a `model` here would
+    have FastAPI build a validator per status per route at start-up, for nothing."""
+    return {status: {"description": _description(status)} for status in sorted(statuses)}
 
 
-def _documented(status: int) -> dict[str, Any]:
-    return {
-        "model": InvalidInput if status == 422 else ErrorMessage,
-        "description": _DESCRIPTIONS.get(status) or HTTPStatus(status).phrase,
-    }
+def _description(status: int) -> str:
+    return _DESCRIPTIONS.get(status) or HTTPStatus(status).phrase
+
+
+def _body(status: int) -> type[Output]:
+    return InvalidInput if status == 422 else ErrorMessage
 
 
 OPERATIONS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
@@ -106,10 +109,9 @@ def declare_errors(openapi: dict[str, Any]) -> None:
         declared = (int(status) for status in responses if status.isdigit())
         statuses = {*ANY_REQUEST, *(status for status in declared if status >= 400)}
         for status in sorted(statuses):
-            documented = _documented(status)
-            ref = {"$ref": f"#/components/schemas/{documented['model'].__name__}"}
+            ref = {"$ref": f"#/components/schemas/{_body(status).__name__}"}
             entry = responses.setdefault(str(status), {})
-            entry.setdefault("description", documented["description"])
+            entry.setdefault("description", _description(status))
             entry["content"] = {"application/json": {"schema": ref}}
 
 

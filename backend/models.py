@@ -16,7 +16,16 @@ class Input(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class Stored(BaseModel):
+class Output(BaseModel):
+    """A response body. Its validator is built the first time one is sent, not at start-up:
+    a cold start pays only for what its first request needs (docs/performance.md). `Input` is
+    built at start-up: FastAPI silences a warning of pydantic's while it builds a request
+    body's validator, and a build deferred to the first request would let it through."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class Stored(Output):
     """A response body made from a stored document, whose `_id` is its `id`. Fields the model
     does not declare (`schema_version`, fields of other releases) are not shown."""
 
@@ -84,11 +93,11 @@ class ItemPublic(Stored):
     version: int = Field(description="1 when created, one more with every change: the ETag")
 
 
-class Message(BaseModel):
+class Message(Output):
     message: str
 
 
-class Health(BaseModel):
+class Health(Output):
     status: Literal["ok"]
     database: Literal["mongodb", "embedded"]
     driver: Literal["motor", "pymongo", "mongomock"]
