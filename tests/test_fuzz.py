@@ -1,6 +1,6 @@
 """The API keeps its OpenAPI document under Schemathesis: every operation, every check, with
-API_KEY set and with writes open (the document says which), and a check of our own: a body in a
-media type an operation does not declare is a 415 naming those it does.
+API_KEY set, with writes open and with users signed in (the document says which), and a check of
+our own: a body in a media type an operation does not declare is a 415 naming those it does.
 
 `python -m pytest tests/test_fuzz.py` runs it alone. The run is deterministic (a fixed seed and
 derandomized generation), so a failure reproduces on every machine.
@@ -15,11 +15,12 @@ import importlib
 import itertools
 import json
 import re
-from typing import Annotated
+from contextlib import ExitStack
+from typing import Annotated, NamedTuple
 
 import pytest
 import schemathesis
-from fastapi import APIRouter, Header, HTTPException, Query, Response
+from fastapi import APIRouter, FastAPI, Header, HTTPException, Query, Response
 from hypothesis.configuration import set_hypothesis_home_dir
 from pydantic import AfterValidator, BaseModel, Field
 from schemathesis.config import SchemathesisConfig
@@ -29,8 +30,10 @@ import backend.server
 import backend.settings
 from backend.auth import SECURITY_SCHEME
 from backend.errors import ErrorMessage, error_responses
+from backend.identity import SCHEME as USER_SCHEME
 from backend.middleware import MAX_BODY_BYTES
 from backend.settings import Settings
+from harness.issuer import Issuer
 from tests.conftest import TEST_API_KEY
 
 VALID_KEY = re.compile(rb"[\x21-\x7e]{1,255}")
@@ -60,19 +63,33 @@ STATUS_CHECKS = {"positive_data_acceptance", "negative_data_rejection"}
 # The document says what the server enforces in each: with API_KEY set (as a deployment has it)
 # writes need the bearer scheme, sent here, and `ignored_auth` checks each write is refused
 # without it; where writes are open (`make dev` without API_KEY) the scheme is optional, and
-# Schemathesis runs as a newcomer would, with no credentials.
-MODES = {"keyed": TEST_API_KEY, "open": None}
+# Schemathesis runs as a newcomer would, with no credentials; with AUTH_ISSUER set too, the
+# users' routes take a signed-in user's token instead (sent here, from a test issuer), and
+# `ignored_auth` checks each is refused without it.
+MODES = ("keyed", "open", "signed-in")
 
 
-@pytest.fixture(params=MODES.keys())
-def app(request, monkeypatch):
+class Served(NamedTuple):
+    app: FastAPI
+    user_token: str | None  # a signed-in user's, in the mode that has users
+
+
+@pytest.fixture(params=MODES)
+def served(request, monkeypatch):
     """The app as served: backend/server.py run again, so a router a user appends to its `app`
     is fuzzed too; on a fresh embedded database, in each mode of MODES."""
-    settings = Settings(_env_file=None, api_key=MODES[request.param])
-    monkeypatch.setattr(backend.settings, "get_settings", lambda: settings)
-    yield importlib.reload(backend.server).app
-    monkeypatch.undo()
-    importlib.reload(backend.server)  # the module as it was, for the tests that follow
+    with ExitStack() as stack:
+        values: dict[str, object] = {"api_key": None if request.param == "open" else TEST_API_KEY}
+        user_token = None
+        if request.param == "signed-in":
+            issuer = stack.enter_context(Issuer())
+            values |= {"auth_issuer": issuer.url, "auth_audience": issuer.audience}
+            user_token = issuer.token("fuzz-user")
+        settings = Settings(_env_file=None, **values)
+        monkeypatch.setattr(backend.settings, "get_settings", lambda: settings)
+        yield Served(importlib.reload(backend.server).app, user_token)
+        monkeypatch.undo()
+        importlib.reload(backend.server)  # the module as it was, for the tests that follow
 
 
 @pytest.fixture(autouse=True)
@@ -172,13 +189,19 @@ def refuses_media_types_it_does_not_take(ctx, response, case) -> bool | None:
 
 
 def fuzz(
-    app, *, tag: str | None = None, examples: int = EXAMPLES
+    served: Served, *, tag: str | None = None, examples: int = EXAMPLES
 ) -> tuple[list[str], dict[str, set[int]], set[int]]:
     """Run every check on every operation (those tagged `tag`, when given): the failures, the
     statuses each operation answered, and those `answer_fits_the_request` admitted."""
+    app = served.app
     generation = {**CONFIG["generation"], "max-examples": examples}
     key = app.state.mongo.settings.api_key
-    auth = {"openapi": {SECURITY_SCHEME: {"bearer": key.get_secret_value()}}} if key else {}
+    schemes = {
+        SECURITY_SCHEME: key and key.get_secret_value(),
+        USER_SCHEME: served.user_token,
+    }
+    sent = {name: {"bearer": value} for name, value in schemes.items() if value}
+    auth = {"openapi": sent} if sent else {}
     config = SchemathesisConfig.from_dict({**CONFIG, "generation": generation, "auth": auth})
     schema = schemathesis.openapi.from_asgi(
         "/api/openapi.json", unique_idempotency_keys(app), config=config
@@ -234,10 +257,15 @@ def operations(app, *, tag: str | None = None, with_body: bool = False) -> set[s
     }
 
 
-def test_the_api_keeps_its_openapi_document(app):
-    failures, statuses, _ = fuzz(app)
+def test_the_api_keeps_its_openapi_document(served):
+    app = served.app
+    failures, statuses, _ = fuzz(served)
     assert failures == []
     assert operations(app) - set(statuses) == set()  # each was sent requests and answered
+    # and served, not only refused: the credentials sent are the ones each operation takes
+    assert {
+        op for op, answered in statuses.items() if not any(200 <= s < 300 for s in answered)
+    } == set()
     taking_a_body = operations(app, with_body=True)
     assert taking_a_body  # and each that takes a body refused one it does not take
     assert {operation for operation in taking_a_body if 415 not in statuses[operation]} == set()
@@ -317,10 +345,11 @@ def throwaway_router() -> APIRouter:
     return router
 
 
-@pytest.mark.parametrize("app", ["keyed"], indirect=True)
-def test_routes_a_user_adds_are_fuzzed_with_every_check_and_no_false_failure(app):
+@pytest.mark.parametrize("served", ["keyed"], indirect=True)
+def test_routes_a_user_adds_are_fuzzed_with_every_check_and_no_false_failure(served):
+    app = served.app
     app.include_router(throwaway_router())
-    failures, statuses, admitted = fuzz(app, tag=THROWAWAY, examples=50)
+    failures, statuses, admitted = fuzz(served, tag=THROWAWAY, examples=50)
     assert failures == []
     assert operations(app, tag=THROWAWAY) - set(statuses) == set()
     assert admitted == {304, 404, 412, 413, 422}  # each exemption was needed, and held
